@@ -1,0 +1,14 @@
+"""CPU engines behind one interface (engine.py).  Nothing outside this package imports one."""
+
+from .engine import Engine
+
+
+def create_engine(name="unicorn") -> Engine:
+    if name == "unicorn":
+        from .unicorn_engine import UnicornEngine
+        return UnicornEngine()
+    raise ValueError(f"unknown engine {name!r}")
+
+
+def engine_names():
+    return ("unicorn",)

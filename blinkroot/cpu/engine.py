@@ -1,0 +1,155 @@
+"""The CPU engine interface: the only thing the kernel knows about how guest code runs.
+
+Shapes follow what both Unicorn and KVM can do cheaply (see shared notes on both):
+
+* ``AddressSpace`` (one per guest mm): map/unmap/protect guest ranges onto host memory
+  that blinkroot owns.  The Linux layer owns the VMAs; the engine owns its page tables
+  (Unicorn regions, or KVM PTEs).
+* ``Vcpu`` (one per guest thread): ``run(handler)`` executes guest code and calls
+  ``handler(event)`` for every event; the handler returns True to resume and False to
+  make ``run`` return.  ``kick()`` stops a running vcpu from any thread.
+* Registers are read and written in bulk, once per event: ``syscall_args()`` and
+  ``set_result()`` on the hot path, ``get_regs()/set_regs()`` for signals and fork,
+  ``get_fpu()/set_fpu()`` as a 512-byte FXSAVE image.
+"""
+
+from dataclasses import dataclass, field
+
+# Event kinds.
+SYSCALL = "syscall"     # rip is past the SYSCALL instruction
+FAULT = "fault"         # memory access fault: addr, access, rip at the faulting insn
+TRAP = "trap"           # CPU exception: vector (0 #DE, 1 #DB, 3 #BP, 6 #UD, 13 #GP, ...)
+CPUID = "cpuid"         # the handler answers through set_regs(rax=..., ...)
+STEP = "step"           # single-step completed
+KICKED = "kicked"       # kick() from another thread (signal, preemption)
+
+# Fault access kinds.
+READ, WRITE, EXEC = "read", "write", "exec"
+
+# x86 exception vectors the kernel turns into signals.
+VEC_DE, VEC_DB, VEC_BP, VEC_OF, VEC_UD, VEC_GP, VEC_MF, VEC_AC, VEC_XM = 0, 1, 3, 4, 6, 13, 16, 17, 19
+
+# Protection bits, as in mmap(2).
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+
+# Register names in the order of the bulk register struct (and of Linux's sigcontext
+# minus the segment/err/trapno/oldmask/cr2 fields, which the kernel fills itself).
+GPR_NAMES = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+             "rdi", "rsi", "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip", "eflags",
+             "fs_base", "gs_base")
+
+
+@dataclass
+class Event:
+    kind: str
+    addr: int = 0           # FAULT: the faulting address
+    access: str = ""        # FAULT: READ, WRITE or EXEC
+    mapped: bool = False    # FAULT: True if the page was mapped (a protection fault)
+    vector: int = 0         # TRAP: exception vector
+    rip: int = 0            # address of the instruction concerned
+
+
+@dataclass
+class Regs:
+    """General registers, rip, eflags and the FS/GS bases, read in one bulk call."""
+    r8: int = 0
+    r9: int = 0
+    r10: int = 0
+    r11: int = 0
+    r12: int = 0
+    r13: int = 0
+    r14: int = 0
+    r15: int = 0
+    rdi: int = 0
+    rsi: int = 0
+    rbp: int = 0
+    rbx: int = 0
+    rdx: int = 0
+    rax: int = 0
+    rcx: int = 0
+    rsp: int = 0
+    rip: int = 0
+    eflags: int = 0x202
+    fs_base: int = 0
+    gs_base: int = 0
+
+    def copy(self):
+        return Regs(*(getattr(self, n) for n in GPR_NAMES))
+
+
+@dataclass
+class Capabilities:
+    """What an engine can do; the kernel asks instead of assuming."""
+    name: str
+    version: str
+    parallel_vcpus: bool = False        # guest threads may run at once on host threads
+    can_trap_cpuid: bool = True
+    can_single_step: bool = True
+    details: dict = field(default_factory=dict)
+
+
+class AddressSpace:
+    """Guest virtual memory as the engine sees it.  Host memory is allocated by the
+    kernel (blinkroot.memory) and only mapped here; ``host`` is its address."""
+
+    def map(self, va, length, prot, host):
+        raise NotImplementedError
+
+    def unmap(self, va, length):
+        raise NotImplementedError
+
+    def protect(self, va, length, prot):
+        raise NotImplementedError
+
+    def code_changed(self, va, length):
+        """The host wrote guest memory that may hold translated code."""
+        raise NotImplementedError
+
+
+class Vcpu:
+    def run(self, handler):
+        raise NotImplementedError
+
+    def kick(self):
+        raise NotImplementedError
+
+    def syscall_args(self):
+        """(rax, rdi, rsi, rdx, r10, r8, r9) in one call."""
+        raise NotImplementedError
+
+    def set_result(self, value):
+        raise NotImplementedError
+
+    def get_regs(self) -> Regs:
+        raise NotImplementedError
+
+    def set_regs(self, regs: Regs):
+        raise NotImplementedError
+
+    def set_reg(self, name, value):
+        raise NotImplementedError
+
+    def get_fpu(self) -> bytes:
+        raise NotImplementedError
+
+    def set_fpu(self, image: bytes):
+        raise NotImplementedError
+
+    def reset_fpu(self):
+        raise NotImplementedError
+
+
+class Engine:
+    """One engine instance per guest process (a host process)."""
+    capabilities: Capabilities
+    address_space: AddressSpace
+
+    def new_vcpu(self) -> Vcpu:
+        raise NotImplementedError
+
+    def after_fork_in_child(self):
+        """Unicorn survives a host fork; KVM must rebuild its VM here."""
+
+    def new_address_space(self):
+        """Start over with an empty address space (execve)."""
+        raise NotImplementedError

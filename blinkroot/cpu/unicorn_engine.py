@@ -1,0 +1,385 @@
+"""The Unicorn engine (QEMU's TCG JIT): portable, guest threads share one instance.
+
+Hot paths talk to libunicorn through raw ctypes calls: the Python binding's register
+API costs 20-40 us per syscall where raw batched calls cost a few (shared notes).
+Guest memory is host memory owned by the kernel, mapped here with mem_map_ptr; the
+guest's own mappings are merged into few Unicorn regions, because Unicorn's cost per
+region grows faster than linearly.
+"""
+
+import bisect
+import ctypes
+import struct
+
+import unicorn
+from unicorn import unicorn_const as UC
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.arch.intel import HOOK_INSN_SYSCALL_CFUNC, HOOK_INSN_CPUID_CFUNC
+from unicorn.unicorn_py3.unicorn import (HOOK_INTR_CFUNC, HOOK_MEM_INVALID_CFUNC,
+                                         HOOK_INSN_INVALID_CFUNC)
+
+from . import engine as E
+
+_U64 = ctypes.c_uint64
+
+_GPR_IDS = {
+    "r8": X.UC_X86_REG_R8, "r9": X.UC_X86_REG_R9, "r10": X.UC_X86_REG_R10,
+    "r11": X.UC_X86_REG_R11, "r12": X.UC_X86_REG_R12, "r13": X.UC_X86_REG_R13,
+    "r14": X.UC_X86_REG_R14, "r15": X.UC_X86_REG_R15, "rdi": X.UC_X86_REG_RDI,
+    "rsi": X.UC_X86_REG_RSI, "rbp": X.UC_X86_REG_RBP, "rbx": X.UC_X86_REG_RBX,
+    "rdx": X.UC_X86_REG_RDX, "rax": X.UC_X86_REG_RAX, "rcx": X.UC_X86_REG_RCX,
+    "rsp": X.UC_X86_REG_RSP, "rip": X.UC_X86_REG_RIP, "eflags": X.UC_X86_REG_RFLAGS,
+    "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE,
+}
+_SYSCALL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
+                 X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+
+_FAULT_KIND = {
+    UC.UC_MEM_READ_UNMAPPED: (E.READ, False), UC.UC_MEM_WRITE_UNMAPPED: (E.WRITE, False),
+    UC.UC_MEM_FETCH_UNMAPPED: (E.EXEC, False), UC.UC_MEM_READ_PROT: (E.READ, True),
+    UC.UC_MEM_WRITE_PROT: (E.WRITE, True), UC.UC_MEM_FETCH_PROT: (E.EXEC, True),
+}
+
+_uc_emu_start = uclib.uc_emu_start
+_uc_emu_stop = uclib.uc_emu_stop
+_uc_reg_read_batch = uclib.uc_reg_read_batch
+_uc_reg_write_batch = uclib.uc_reg_write_batch
+_uc_reg_write = uclib.uc_reg_write
+_uc_reg_read = uclib.uc_reg_read
+
+
+class _RegBatch:
+    """A fixed list of registers read or written with one raw libunicorn call."""
+
+    def __init__(self, uch, ids, width=8):
+        self.uch = uch
+        self.n = len(ids)
+        self.ids = (ctypes.c_int * self.n)(*ids)
+        self.bufs = [(ctypes.c_uint8 * width)() for _ in ids]
+        self.ptrs = (ctypes.c_void_p * self.n)(*(ctypes.addressof(b) for b in self.bufs))
+        self.width = width
+        if width == 8:
+            self.vals = (_U64 * self.n)()
+            self.ptrs = (ctypes.c_void_p * self.n)(
+                *(ctypes.addressof(self.vals) + 8 * i for i in range(self.n)))
+
+    def read(self):
+        _uc_reg_read_batch(self.uch, self.ids, self.ptrs, self.n)
+        if self.width == 8:
+            return list(self.vals)
+        return [bytes(b) for b in self.bufs]
+
+    def write(self, values):
+        if self.width == 8:
+            for i, v in enumerate(values):
+                self.vals[i] = v & 0xFFFFFFFFFFFFFFFF
+        else:
+            for b, v in zip(self.bufs, values):
+                ctypes.memmove(b, v, self.width)
+        _uc_reg_write_batch(self.uch, self.ids, self.ptrs, self.n)
+
+
+def _uc_perms(prot):
+    perms = prot & 7
+    if perms & (E.PROT_WRITE | E.PROT_EXEC):
+        perms |= E.PROT_READ  # x86 pages that are writable or executable are readable
+    return perms
+
+
+class UnicornAddressSpace(E.AddressSpace):
+    """Guest segments (va, end, prot, host) kept in Python; Unicorn sees merged regions."""
+
+    def __init__(self, uc):
+        self.uc = uc
+        self.segs = []      # sorted [start, end, prot, host]
+        self.regions = []   # sorted [start, end, perms, host] as mapped in Unicorn
+
+    # -- segment bookkeeping ------------------------------------------------------
+    def _cut(self, lo, hi):
+        """Remove [lo, hi) from self.segs, splitting segments that straddle it."""
+        out = []
+        for s in self.segs:
+            start, end, prot, host = s
+            if end <= lo or start >= hi:
+                out.append(s)
+                continue
+            if start < lo:
+                out.append([start, lo, prot, host])
+            if end > hi:
+                out.append([hi, end, prot, host + (hi - start)])
+        self.segs = out
+
+    def _covered(self, lo, hi):
+        return [s for s in self.segs if s[0] < hi and s[1] > lo]
+
+    def map(self, va, length, prot, host):
+        self._cut(va, va + length)
+        bisect.insort(self.segs, [va, va + length, prot, host])
+        self._sync(va, va + length)
+
+    def unmap(self, va, length):
+        self._cut(va, va + length)
+        self._sync(va, va + length)
+
+    def protect(self, va, length, prot):
+        lo, hi = va, va + length
+        pieces = [[max(s[0], lo), min(s[1], hi), prot, s[3] + max(s[0], lo) - s[0]]
+                  for s in self._covered(lo, hi)]
+        self._cut(lo, hi)
+        for p in pieces:
+            bisect.insort(self.segs, p)
+        self._sync(lo, hi)
+
+    def code_changed(self, va, length):
+        self.uc.ctl_remove_cache(va, va + length)
+
+    # -- Unicorn regions ------------------------------------------------------------
+    def _sync(self, lo, hi):
+        """Re-map the Unicorn regions touching [lo, hi) from the segments."""
+        old = [r for r in self.regions if r[0] <= hi and r[1] >= lo]
+        if old:
+            lo, hi = min(lo, old[0][0]), max(hi, old[-1][1])
+        for r in old:
+            self.uc.mem_unmap(r[0], r[1] - r[0])
+            self.regions.remove(r)
+        merged = []
+        for start, end, prot, host in self._covered(lo, hi):
+            start, host = max(start, lo), host + max(start, lo) - start
+            end = min(end, hi)
+            perms = _uc_perms(prot)
+            if not perms:
+                continue  # PROT_NONE: absent from Unicorn; the kernel knows it is mapped
+            if merged and merged[-1][1] == start and merged[-1][2] == perms \
+                    and merged[-1][3] + (start - merged[-1][0]) == host:
+                merged[-1][1] = end
+            else:
+                merged.append([start, end, perms, host])
+        for r in merged:
+            self.uc.mem_map_ptr(r[0], r[1] - r[0], r[2], r[3])
+            bisect.insort(self.regions, r)
+        # Unmapping flushes translations of the old range; remapped code is retranslated.
+
+
+class UnicornVcpu(E.Vcpu):
+    """One guest thread's CPU state on the process's single Unicorn instance.
+
+    Threads of a process take turns on the instance (atomics are not atomic across
+    instances), so the register state of an idle thread lives in a saved context."""
+
+    def __init__(self, eng):
+        self.eng = eng
+        self.uc = eng.uc
+        self.uch = eng.uc._uch
+        self._sys = _RegBatch(self.uch, _SYSCALL_REGS)
+        self._gprs = _RegBatch(self.uch, [_GPR_IDS[n] for n in E.GPR_NAMES])
+        self._xmm = _RegBatch(self.uch, [X.UC_X86_REG_XMM0 + i for i in range(16)], 16)
+        self._st = _RegBatch(self.uch, [X.UC_X86_REG_ST0 + i for i in range(8)], 10)
+        self._fpctl = _RegBatch(self.uch, [X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW,
+                                           X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR])
+        self._rax = _U64()
+        self._rip = _U64()
+
+    # -- registers --------------------------------------------------------------------
+    def syscall_args(self):
+        return self._sys.read()
+
+    def set_result(self, value):
+        self._rax.value = value & 0xFFFFFFFFFFFFFFFF
+        _uc_reg_write(self.uch, X.UC_X86_REG_RAX, ctypes.byref(self._rax))
+
+    # Inside the SYSCALL hook Unicorn's rip still points at the 2-byte instruction and
+    # is advanced after the hook returns; the kernel sees Linux's view (rip past it).
+    def _rip_bias(self):
+        return 2 if self.eng.in_syscall else 0
+
+    def get_regs(self):
+        regs = E.Regs(*self._gprs.read())
+        regs.rip += self._rip_bias()
+        return regs
+
+    def set_regs(self, regs):
+        values = [getattr(regs, n) for n in E.GPR_NAMES]
+        values[E.GPR_NAMES.index("rip")] -= self._rip_bias()
+        self._gprs.write(values)
+
+    def set_reg(self, name, value):
+        if name == "rip":
+            value -= self._rip_bias()
+        self.uc.reg_write(_GPR_IDS[name], value & 0xFFFFFFFFFFFFFFFF)
+
+    def get_reg(self, name):
+        value = self.uc.reg_read(_GPR_IDS[name])
+        return value + self._rip_bias() if name == "rip" else value
+
+    def get_fpu(self):
+        """The x87/SSE state as a 512-byte FXSAVE image (what Linux puts in a signal frame)."""
+        fcw, fsw, ftw, mxcsr = self._fpctl.read()
+        abridged = 0
+        for i in range(8):
+            if (ftw >> (2 * i)) & 3 != 3:
+                abridged |= 1 << i
+        head = struct.pack("<HHBBHQQII", fcw, fsw, abridged, 0, 0, 0, 0, mxcsr, 0xFFFF)
+        st = b"".join(v.ljust(16, b"\0") for v in self._st.read())
+        xmm = b"".join(self._xmm.read())
+        return (head + st + xmm).ljust(512, b"\0")
+
+    def set_fpu(self, image):
+        fcw, fsw, abridged, _, _, _, _, mxcsr, _ = struct.unpack_from("<HHBBHQQII", image)
+        ftw = 0
+        for i in range(8):
+            if not (abridged >> i) & 1:
+                ftw |= 3 << (2 * i)
+        self._fpctl.write([fcw, fsw, ftw, mxcsr & 0xFFFF])
+        self._st.write([image[32 + 16 * i: 32 + 16 * i + 10] for i in range(8)])
+        self._xmm.write([image[160 + 16 * i: 176 + 16 * i] for i in range(16)])
+
+    def reset_fpu(self):
+        """The state a new program starts with (execve)."""
+        self._fpctl.write([0x37F, 0, 0xFFFF, 0x1F80])
+        self._xmm.write([bytes(16)] * 16)
+
+    # -- running ------------------------------------------------------------------------
+    def kick(self):
+        self.eng.kicked = True
+        _uc_emu_stop(self.uch)
+
+    def run(self, handler):
+        eng = self.eng
+        eng.handler = handler
+        while True:
+            if eng.kicked:
+                eng.kicked = False
+                if not handler(E.Event(E.KICKED)):
+                    return
+                continue
+            eng.stop_event = None
+            eng.fault = None
+            eng.trap = None
+            _uc_reg_read(self.uch, X.UC_X86_REG_RIP, ctypes.byref(self._rip))
+            err = _uc_emu_start(self.uch, self._rip.value, 0, 0, eng.step_count)
+            if eng.exception is not None:
+                exc, eng.exception = eng.exception, None
+                raise exc
+            if eng.stop_event is not None:
+                return  # the handler asked to stop from inside a hook
+            if err != UC.UC_ERR_OK or eng.fault or eng.trap is not None:
+                event = self._exception_event(err)
+            elif eng.kicked:
+                continue
+            elif eng.step_count:
+                event = E.Event(E.STEP)
+            else:
+                # emu_start returned without a reason: HLT, which is a #GP in user mode
+                # (reported at the HLT itself).
+                self.set_reg("rip", self.get_reg("rip") - 1)
+                event = E.Event(E.TRAP, vector=E.VEC_GP)
+            event.rip = self.get_reg("rip")
+            if not handler(event):
+                return
+
+    def _exception_event(self, err):
+        eng = self.eng
+        if eng.fault is not None:
+            access, mapped, addr = eng.fault
+            return E.Event(E.FAULT, addr=addr, access=access, mapped=mapped)
+        if eng.trap is not None:
+            return E.Event(E.TRAP, vector=eng.trap)
+        if err == UC.UC_ERR_INSN_INVALID:
+            return E.Event(E.TRAP, vector=E.VEC_UD)
+        if err in (UC.UC_ERR_FETCH_UNMAPPED, UC.UC_ERR_FETCH_PROT):
+            rip = self.get_reg("rip")
+            return E.Event(E.FAULT, addr=rip, access=E.EXEC, mapped=err == UC.UC_ERR_FETCH_PROT)
+        return E.Event(E.TRAP, vector=E.VEC_GP)
+
+
+class UnicornEngine(E.Engine):
+    def __init__(self):
+        self.capabilities = E.Capabilities(
+            name="unicorn", version=unicorn.__version__, parallel_vcpus=False,
+            details={"cpu_model": "Haswell (AVX masked)"})
+        self.handler = None
+        self.stop_event = None
+        self.exception = None
+        self.fault = None
+        self.trap = None
+        self.kicked = False
+        self.in_syscall = False
+        self.step_count = 0
+        self.vcpu_current = None
+        self._open()
+
+    def _open(self):
+        self.uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+        self.uc.ctl_set_cpu_model(X.UC_CPU_X86_HASWELL)
+        self.address_space = UnicornAddressSpace(self.uc)
+        self._install_hooks()
+        self._vcpu = None
+
+    def new_address_space(self):
+        """execve: a fresh instance, so nothing of the old image (code cache) survives."""
+        self.uc.emu_stop()
+        del self.uc
+        self._open()
+        return self.address_space
+
+    def new_vcpu(self):
+        if self._vcpu is None:
+            self._vcpu = UnicornVcpu(self)
+        return self._vcpu
+
+    # -- hooks: each catches everything, since an exception cannot cross libunicorn ------
+    def _deliver(self, event):
+        try:
+            if not self.handler(event):
+                self.stop_event = event
+                _uc_emu_stop(self.uc._uch)
+        except BaseException as exc:  # re-raised by run() after emu_start returns
+            self.exception = exc
+            _uc_emu_stop(self.uc._uch)
+
+    def _deliver_syscall(self, event):
+        self.in_syscall = True
+        try:
+            self._deliver(event)
+        finally:
+            self.in_syscall = False
+
+    def _install_hooks(self):
+        uch = self.uc._uch
+        self._hooks = []
+
+        def add(htype, fptr, *extra):
+            h = ctypes.c_size_t()
+            status = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fptr, None,
+                                       _U64(1), _U64(0), *extra)
+            if status != UC.UC_ERR_OK:
+                raise unicorn.UcError(status)
+            self._hooks.append(fptr)
+
+        syscall_event = E.Event(E.SYSCALL)
+
+        def on_syscall(_uc, _user):
+            self._deliver_syscall(syscall_event)
+
+        def on_cpuid(_uc, _user):
+            self._deliver(E.Event(E.CPUID))
+            return 1
+
+        def on_mem_invalid(_uc, access, addr, _size, _value, _user):
+            self.fault = _FAULT_KIND.get(access, (E.READ, False)) + (addr,)
+            return False
+
+        def on_intr(_uc, intno, _user):
+            self.trap = intno
+            _uc_emu_stop(uch)
+
+        def on_insn_invalid(_uc, _user):
+            self.trap = E.VEC_UD
+            return False
+
+        add(UC.UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC(on_syscall), ctypes.c_int(X.UC_X86_INS_SYSCALL))
+        add(UC.UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(on_cpuid), ctypes.c_int(X.UC_X86_INS_CPUID))
+        add(UC.UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC(on_mem_invalid))
+        add(UC.UC_HOOK_INTR, HOOK_INTR_CFUNC(on_intr))
+        add(UC.UC_HOOK_INSN_INVALID, HOOK_INSN_INVALID_CFUNC(on_insn_invalid))
