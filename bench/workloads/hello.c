@@ -1,0 +1,7 @@
+/* Startup cost: a static binary that prints one line and exits. */
+#include <stdio.h>
+
+int main(void) {
+    puts("hello, world");
+    return 0;
+}
