@@ -280,6 +280,11 @@ class Memory:
         return b"".join(ctypes.string_at(self.host(lo), hi - lo)
                         for lo, hi in self._pieces(va, va + length))
 
+    def read_raw(self, va, length):
+        """Read ignoring guest protections (mremap moving pages)."""
+        return b"".join(ctypes.string_at(self.host(lo), hi - lo)
+                        for lo, hi in self._pieces(va, va + length))
+
     def write(self, va, data):
         length = len(data)
         if not length:

@@ -147,6 +147,10 @@ class Engine:
     def new_vcpu(self) -> Vcpu:
         raise NotImplementedError
 
+    def native_cpuid(self, leaf, subleaf):
+        """(eax, ebx, ecx, edx) as the engine's CPU answers; the kernel edits it (cpuid.py)."""
+        raise NotImplementedError
+
     def after_fork_in_child(self):
         """Unicorn survives a host fork; KVM must rebuild its VM here."""
 

@@ -323,6 +323,9 @@ class UnicornEngine(E.Engine):
         self._open()
         return self.address_space
 
+    def native_cpuid(self, leaf, subleaf):
+        return native_cpuid(leaf, subleaf)
+
     def new_vcpu(self):
         if self._vcpu is None:
             self._vcpu = UnicornVcpu(self)
@@ -383,3 +386,29 @@ class UnicornEngine(E.Engine):
         add(UC.UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC(on_mem_invalid))
         add(UC.UC_HOOK_INTR, HOOK_INTR_CFUNC(on_intr))
         add(UC.UC_HOOK_INSN_INVALID, HOOK_INSN_INVALID_CFUNC(on_insn_invalid))
+
+
+_native_cpuid_uc = None
+_native_cpuid_cache = {}
+
+
+def native_cpuid(leaf, subleaf):
+    """What the engine's CPU model answers natively (run once on a scratch instance)."""
+    global _native_cpuid_uc
+    key = (leaf, subleaf)
+    if key in _native_cpuid_cache:
+        return _native_cpuid_cache[key]
+    if _native_cpuid_uc is None:
+        uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+        uc.ctl_set_cpu_model(X.UC_CPU_X86_HASWELL)
+        uc.mem_map(0x1000, 0x1000)
+        uc.mem_write(0x1000, b"\x0f\xa2")  # cpuid
+        _native_cpuid_uc = uc
+    uc = _native_cpuid_uc
+    uc.reg_write(X.UC_X86_REG_RAX, leaf)
+    uc.reg_write(X.UC_X86_REG_RCX, subleaf)
+    uc.emu_start(0x1000, 0x1002)
+    result = tuple(uc.reg_read(r) & 0xFFFFFFFF for r in
+                   (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX))
+    _native_cpuid_cache[key] = result
+    return result

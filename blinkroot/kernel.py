@@ -1,0 +1,58 @@
+"""Session-wide state of one blinkroot run: options, the log, statistics, the VFS.
+
+One Kernel per host process (a host fork copies it, as it copies everything else)."""
+
+import os
+import sys
+import time
+
+
+class Options:
+    def __init__(self):
+        self.strace = 0             # -s, repeatable
+        self.log_path = None        # -L PATH or $BLINK_LOG_FILENAME; default blink.log
+        self.log_stderr = False     # -e
+        self.stats = False          # -Z
+        self.root = None            # -C ROOT
+        self.engine = "unicorn"
+
+
+class Kernel:
+    def __init__(self, options, vfs):
+        self.options = options
+        self.vfs = vfs
+        self._log_file = None
+        self.stats = {"syscalls": 0, "faults": 0, "signals": 0, "execs": 0}
+        self.started = time.monotonic()
+        self.host_signals = []      # host signal numbers seen by the watcher, not yet queued
+
+    # -- logging -------------------------------------------------------------------------
+    def log(self, line):
+        """One line to the log file (created on first use, as blink does) and maybe stderr."""
+        data = f"{line}\n"
+        if self.options.log_stderr:
+            try:
+                os.write(2, f"blinkroot: {data}".encode("utf-8", "replace"))
+            except OSError:
+                pass
+        path = self.options.log_path
+        if path in ("/dev/null", ""):
+            return
+        if self._log_file is None:
+            try:
+                self._log_file = open(path or "blink.log", "a", encoding="utf-8", errors="replace")
+            except OSError:
+                self.options.log_path = "/dev/null"
+                return
+        self._log_file.write(data)
+        self._log_file.flush()
+
+    def close_log_in_child(self):
+        """A forked child reopens the log lazily (its own buffer, same file)."""
+        self._log_file = None
+
+    def print_stats(self):
+        elapsed = time.monotonic() - self.started
+        lines = [f"{k:<12} {v}" for k, v in sorted(self.stats.items())]
+        lines.append(f"{'wall_s':<12} {elapsed:.3f}")
+        sys.stderr.write("".join(f"blinkroot: {line}\n" for line in lines))

@@ -1,0 +1,1 @@
+"""The process manager: processes, threads, signals, exec."""

@@ -1,0 +1,278 @@
+"""Guest processes and threads, and the loop that runs a thread on its vcpu.
+
+One guest process is one host process.  Process ids: the guest sees the host's pids.
+Each guest process *is* a host process, so host pids are unique, wait4/kill map onto the
+host's own calls without a translation table that could drift, and tools outside the
+session (ps, kill, a debugger) name the same process the guest does.
+"""
+
+import errno
+import os
+import signal as host_signal
+
+from ..errors import Errno, errno_name, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, \
+    ERESTART_RESTARTBLOCK
+from ..cpu import engine as E
+from .. import cpuid
+from ..syscalls import table
+from ..syscalls.strace import format_call
+from ..vfs.files import FdTable
+from . import signals as S
+
+
+class ProcessExit(Exception):
+    """The process ends: exit status, or the signal that killed it."""
+
+    def __init__(self, status=0, signal=0, core=False):
+        super().__init__(status, signal)
+        self.status, self.signal, self.core = status, signal, core
+
+
+class Process:
+    def __init__(self, kernel, engine):
+        self.kernel = kernel
+        self.engine = engine
+        self.mem = None                 # blinkroot.memory.Memory, set by exec
+        self.fds = FdTable()
+        self.pid = os.getpid()
+        self.cwd = os.getcwd().encode() if kernel.vfs.identity else b"/"
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
+        self.sigactions = [S.SigAction() for _ in range(S.NSIG + 1)]
+        self.exe = b""                  # guest path of the executable
+        self.argv = []
+        self.comm = b""
+        self.rlimits = {}               # resource -> (soft, hard) overrides of the host's
+        self.threads = []
+        self.pending = []               # process-directed signals (SigInfo)
+        self.itimer_real = None         # host ITIMER_REAL stands for the guest's
+
+    def main_thread(self):
+        return self.threads[0]
+
+
+class Thread:
+    def __init__(self, proc):
+        self.proc = proc
+        self.kernel = proc.kernel
+        self.tid = proc.pid
+        self.vcpu = proc.engine.new_vcpu()
+        self.sigmask = 0
+        self.pending = []               # thread-directed signals (SigInfo)
+        self.altstack = S.AltStack()
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.saved_sigmask = None       # restored after a handler (sigsuspend, pselect)
+        self.interruptible = False      # inside a blocking host call a signal may cut short
+        self.restart = None             # (nr, args) to restart after a signal, if any
+        proc.threads.append(self)
+
+    @property
+    def mem(self):
+        return self.proc.mem
+
+    # -- signals ---------------------------------------------------------------------------
+    def set_sigmask(self, mask):
+        self.sigmask = mask & ~S.UNBLOCKABLE & 0xFFFFFFFFFFFFFFFF
+
+    def queue(self, info, process_wide=False):
+        """Queue a signal; standard signals coalesce, realtime ones queue."""
+        queue = self.proc.pending if process_wide else self.pending
+        act = self.proc.sigactions[info.signo]
+        if act.ignored(info.signo) and not (self.sigmask & S.bit(info.signo)):
+            return
+        if info.signo < 32 and any(i.signo == info.signo for i in queue):
+            return
+        queue.append(info)
+
+    def pending_mask(self):
+        m = 0
+        for i in self.pending:
+            m |= S.bit(i.signo)
+        for i in self.proc.pending:
+            m |= S.bit(i.signo)
+        return m
+
+    def has_deliverable(self):
+        return bool((self.pending or self.proc.pending)
+                    and self.pending_mask() & ~self.sigmask)
+
+    def take_signal(self, allowed=None):
+        """Dequeue the lowest-numbered deliverable signal (thread queue first)."""
+        mask = ~self.sigmask if allowed is None else allowed
+        best = None
+        for queue in (self.pending, self.proc.pending):
+            for i in queue:
+                if mask & S.bit(i.signo) and (best is None or i.signo < best[1].signo):
+                    best = (queue, i)
+        if best is None:
+            return None
+        best[0].remove(best[1])
+        return best[1]
+
+    def collect_host_signals(self):
+        """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm)."""
+        sigs = self.kernel.host_signals
+        while sigs:
+            sig = sigs.pop(0)
+            self.queue(S.SigInfo(sig, S.SI_KERNEL if sig == S.SIGALRM else S.SI_USER), True)
+
+    def deliver_signals(self, regs=None):
+        """Run default actions or set up handler frames for every deliverable signal."""
+        self.collect_host_signals()
+        while self.has_deliverable():
+            info = self.take_signal()
+            sig = info.signo
+            act = self.proc.sigactions[sig]
+            if act.handler == S.SIG_IGN:
+                continue
+            if act.handler == S.SIG_DFL:
+                action = S.default_action(sig)
+                if action == "ignore":
+                    continue
+                if action == "stop":
+                    self.stop_self(sig)
+                    continue
+                raise ProcessExit(signal=sig, core=action == "core")
+            self.kernel.stats["signals"] += 1
+            regs = self.vcpu.get_regs() if regs is None else regs
+            if not S.build_frame(self, sig, act, info, regs, *self._trap_details(info)):
+                raise ProcessExit(signal=S.SIGSEGV, core=True)
+            if self.saved_sigmask is not None:
+                # sigsuspend & co: the frame saves the mask from before the call.
+                self._fix_saved_mask()
+            mask = self.sigmask | act.mask
+            if not act.flags & S.SA_NODEFER:
+                mask |= S.bit(sig)
+            self.set_sigmask(mask)
+            if act.flags & S.SA_RESETHAND:
+                self.proc.sigactions[sig] = S.SigAction()
+            regs = None
+
+    def _trap_details(self, info):
+        trap = getattr(self, "_trap", None)
+        if trap and trap[0] == info.signo:
+            self._trap = None
+            return trap[1:]
+        return (0, 0, 0)
+
+    def _fix_saved_mask(self):
+        regs = self.vcpu.get_regs()
+        self.mem.write_u64(regs.rsp + S.MASK_OFF, self.saved_sigmask)
+        self.saved_sigmask = None
+
+    def stop_self(self, sig):
+        """Default action of SIGSTOP & co: stop the host process like the guest would be."""
+        os.kill(os.getpid(), host_signal.SIGSTOP)
+
+    # -- the run loop ------------------------------------------------------------------------
+    def run(self):
+        """Run until the process exits; raises ProcessExit."""
+        self.vcpu.run(self.on_event)
+
+    def on_event(self, ev):
+        kind = ev.kind
+        if kind is E.SYSCALL:
+            return self.on_syscall()
+        if kind is E.CPUID:
+            regs = self.vcpu.get_regs()
+            a, b, c, d = cpuid.answer(self.proc.engine.native_cpuid, regs.rax & 0xFFFFFFFF,
+                                      regs.rcx & 0xFFFFFFFF)
+            regs.rax, regs.rbx, regs.rcx, regs.rdx = a, b, c, d
+            self.vcpu.set_regs(regs)
+            return True
+        if kind is E.FAULT or kind is E.TRAP:
+            self.kernel.stats["faults"] += 1
+            self.on_fault(ev)
+            return True
+        if kind is E.KICKED:
+            self.deliver_signals()
+            return True
+        if kind is E.STEP:
+            return True
+        return False
+
+    def on_syscall(self):
+        args = self.vcpu.syscall_args()
+        nr = self._restart_nr = args[0]
+        self.kernel.stats["syscalls"] += 1
+        strace = self.kernel.options.strace
+        if strace:
+            entry = table.TABLE.get(nr)
+            if strace > 1 and entry is not None and entry.blocking:
+                self.kernel.log(format_call(self, nr, args[1:], None) + " ...")
+        ret = table.call(self, nr, args[1:])
+        if ret is table.KEEP_REGS:
+            if strace:
+                self.kernel.log(format_call(self, nr, args[1:], 0, done=True))
+        else:
+            if strace:
+                self.kernel.log(format_call(self, nr, args[1:], ret))
+            if -4096 < ret < 0 and -ret in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+                                              ERESTART_RESTARTBLOCK):
+                self.restart_or_eintr(-ret)
+            else:
+                self.vcpu.set_result(ret)
+        if self.pending or self.proc.pending or self.kernel.host_signals:
+            self.deliver_signals()
+        return True
+
+    def restart_or_eintr(self, code):
+        """A blocking call was interrupted: restart it (SA_RESTART) or fail with EINTR."""
+        self.collect_host_signals()
+        info = None
+        for queue in (self.pending, self.proc.pending):
+            for i in queue:
+                if ~self.sigmask & S.bit(i.signo):
+                    info = i if info is None or i.signo < info.signo else info
+        act = self.proc.sigactions[info.signo] if info else None
+        handled = act is not None and act.handler not in (S.SIG_DFL, S.SIG_IGN)
+        if code == ERESTARTNOINTR or (code == ERESTARTSYS and (not handled or act.flags & S.SA_RESTART)) \
+                or (code == ERESTARTNOHAND and not handled):
+            regs = self.vcpu.get_regs()       # rewind to the syscall instruction
+            regs.rip -= 2
+            regs.rax = self._restart_nr
+            self.vcpu.set_regs(regs)
+        else:
+            self.vcpu.set_result(-errno.EINTR)
+
+    def on_fault(self, ev):
+        """A CPU exception becomes the signal Linux would send."""
+        if ev.kind is E.FAULT:
+            v = self.mem.find(ev.addr)
+            if v is not None and ev.addr >= v.backed_end:
+                info = S.SigInfo(S.SIGBUS, S.BUS_ADRERR, addr=ev.addr)
+            else:
+                info = S.SigInfo(S.SIGSEGV, S.SEGV_ACCERR if v is not None else S.SEGV_MAPERR,
+                                 addr=ev.addr)
+            err = 4 | (2 if ev.access == E.WRITE else 0) | (16 if ev.access == E.EXEC else 0) \
+                | (1 if v is not None else 0)
+            self._trap = (info.signo, 14, err, ev.addr)
+        else:
+            vec = ev.vector
+            if vec == E.VEC_DE:
+                info = S.SigInfo(S.SIGFPE, S.FPE_INTDIV, addr=ev.rip)
+            elif vec == E.VEC_UD:
+                info = S.SigInfo(S.SIGILL, S.ILL_ILLOPN, addr=ev.rip)
+            elif vec in (E.VEC_BP, E.VEC_DB):
+                info = S.SigInfo(S.SIGTRAP, S.SI_KERNEL if vec == E.VEC_BP else S.TRAP_BRKPT)
+            elif vec in (E.VEC_MF, E.VEC_XM):
+                info = S.SigInfo(S.SIGFPE, 0, addr=ev.rip)
+            elif vec == E.VEC_AC:
+                info = S.SigInfo(S.SIGBUS, 1, addr=ev.rip)
+            else:
+                info = S.SigInfo(S.SIGSEGV, S.SI_KERNEL)
+            self._trap = (info.signo, vec, 0, 0)
+        sig = info.signo
+        act = self.proc.sigactions[sig]
+        blocked = self.sigmask & S.bit(sig)
+        if blocked or act.handler == S.SIG_IGN:
+            # Linux forces a synchronous fault signal through: unblock and reset to default.
+            self.proc.sigactions[sig] = S.SigAction()
+            self.set_sigmask(self.sigmask & ~S.bit(sig))
+        self.pending.insert(0, info)
+        self.deliver_signals()
+
+
+def errno_text(ret):
+    return f"-1 {errno_name(-ret)}"

@@ -1,0 +1,115 @@
+"""Start a guest program in this host process and turn its end into blinkroot's end."""
+
+import errno
+import os
+import resource
+import signal
+import sys
+import traceback
+
+from .errors import Errno
+from .kernel import Kernel
+from .vfs import Vfs
+from .vfs.files import File
+
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_EXEC = 126
+EXIT_INTERNAL = 70
+
+
+def _say(program, message):
+    name = program.decode("utf-8", "replace") if isinstance(program, bytes) else program
+    sys.stderr.write(f"blinkroot: {name}: {message}\n")
+    sys.stderr.flush()
+
+
+def find_program(vfs, proc, program):
+    """blink's rule: a path with a slash as given, else search $PATH (inside the root)."""
+    if b"/" in program:
+        return program
+    for d in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+        cand = (d.encode() or b".").rstrip(b"/") + b"/" + program
+        try:
+            host = vfs.host_path(proc, -100, cand)
+        except Errno:
+            continue
+        if os.path.isfile(host) and os.access(host, os.X_OK):
+            return cand
+    return None
+
+
+def run_program(opts, program, argv):
+    from .cpu import create_engine
+    from .proc.process import Process, Thread, ProcessExit
+    from .proc import exec as pexec, hostsig
+    from .syscalls import table
+
+    program_b = os.fsencode(program)
+    try:
+        vfs = Vfs(opts.root or os.environ.get("BLINK_PREFIX") or "/")
+    except Errno:
+        _say(opts.root, "root directory not found")
+        return EXIT_NOT_FOUND
+    kernel = Kernel(opts, vfs)
+    table.load_areas()
+    proc = Process(kernel, create_engine(opts.engine))
+    thread = Thread(proc)
+    path = find_program(vfs, proc, program_b)
+    if path is None:
+        _say(program, "command not found")
+        return EXIT_NOT_FOUND
+    argv_b = [os.fsencode(a) for a in argv]
+    envp = [k + b"=" + v for k, v in os.environb.items()]
+    try:
+        plan = pexec.prepare(proc, path, argv_b, envp)
+    except Errno as e:
+        _say(program, e.args[1] if len(e.args) > 1 else os.strerror(e.errno))
+        return EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_EXEC
+    for fd in (0, 1, 2):
+        try:
+            flags = __import__("fcntl").fcntl(fd, __import__("fcntl").F_GETFL)
+        except OSError:
+            continue
+        proc.fds.install(File(os.dup(fd), flags, b""), at=fd)
+    pexec.commit(thread, plan, envp)
+    hostsig.install(kernel, thread)
+    try:
+        thread.run()
+        status, sig, core = 0, 0, False
+    except ProcessExit as e:
+        status, sig, core = e.status, e.signal, e.core
+    if opts.stats:
+        kernel.print_stats()
+    if sig:
+        die_by_signal(sig)
+    return status & 0xFF
+
+
+def die_by_signal(sig):
+    """End blinkroot the way the guest ended, so a parent shell sees the same status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
+    signal.set_wakeup_fd(-1)
+    signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    os.kill(os.getpid(), sig)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGKILL])
+    os._exit(128 + sig)
+
+
+def report_internal_error(exc):
+    """One line for the user; the whole story in the log."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    path = os.environ.get("BLINK_LOG_FILENAME") or "blink.log"
+    try:
+        with open(path, "a") as f:
+            f.write(text)
+        where = f" (details in {path})"
+    except OSError:
+        where = ""
+    sys.stderr.write(f"blinkroot: internal error: {type(exc).__name__}: {exc}{where}\n")
+    return EXIT_INTERNAL

@@ -1,0 +1,23 @@
+"""Blocking host calls made for the guest: a host signal cuts them short.
+
+Inside ``with blocking(t):`` a signal that blinkroot forwards to the guest raises
+hostsig.Interrupted out of the host call; the syscall then returns ERESTARTSYS, which
+the run loop turns into EINTR or a restart, as the guest's SA_RESTART asks."""
+
+from contextlib import contextmanager
+
+from ..errors import Errno, ERESTARTSYS
+from ..proc.hostsig import Interrupted
+
+
+@contextmanager
+def blocking(t, restart=ERESTARTSYS):
+    if t.kernel.host_signals:
+        raise Errno(restart)
+    t.interruptible = True
+    try:
+        yield
+    except Interrupted:
+        raise Errno(restart)
+    finally:
+        t.interruptible = False

@@ -1,0 +1,355 @@
+"""File I/O: open, read, write and their vectored and positional forms, descriptors, pipes."""
+
+import errno
+import fcntl as host_fcntl
+import os
+
+from ..errors import Errno
+from ..vfs import AT_FDCWD
+from ..vfs.files import File, O_CLOEXEC, O_ACCMODE
+from ..proc import signals as S
+from .table import syscall, s32, s64
+from .blocking import blocking
+
+O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
+O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o10000000, 0o20200000
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL = 0, 1, 2, 3, 4
+F_GETLK, F_SETLK, F_SETLKW, F_DUPFD_CLOEXEC = 5, 6, 7, 1030
+F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
+F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS = 1031, 1032, 1033, 1034
+F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+FD_CLOEXEC = 1
+IOV_MAX = 1024
+
+# Linux's open flags are the host's on Linux; elsewhere they are translated here.
+_HOST_OFLAGS = {O_CREAT: os.O_CREAT, O_EXCL: os.O_EXCL, O_NOCTTY: os.O_NOCTTY,
+                O_TRUNC: os.O_TRUNC, O_APPEND: os.O_APPEND, O_NONBLOCK: os.O_NONBLOCK,
+                O_DIRECTORY: getattr(os, "O_DIRECTORY", 0), O_NOFOLLOW: getattr(os, "O_NOFOLLOW", 0),
+                0o4010000: getattr(os, "O_SYNC", 0), 0o10000: getattr(os, "O_DSYNC", 0),
+                0o1000000: getattr(os, "O_NOATIME", 0), O_PATH: getattr(os, "O_PATH", 0),
+                0o40000: getattr(os, "O_DIRECT", 0)}
+
+
+def host_oflags(flags):
+    out = flags & O_ACCMODE
+    for bit, host in _HOST_OFLAGS.items():
+        if flags & bit == bit:
+            out |= host
+    if flags & O_TMPFILE == O_TMPFILE:
+        out |= getattr(os, "O_TMPFILE", 0)
+    return out | os.O_CLOEXEC   # host descriptors never leak into host children
+
+
+def epipe(t, e):
+    """A write to a broken pipe: EPIPE, and SIGPIPE for the writer, as Linux does."""
+    if e.errno == errno.EPIPE:
+        t.queue(S.SigInfo(S.SIGPIPE, S.SI_USER, pid=t.proc.pid, uid=os.getuid()))
+
+
+def do_open(t, dirfd, path, flags, mode):
+    proc = t.proc
+    follow = not flags & O_NOFOLLOW
+    dir_fd, host = proc.kernel.vfs.lookup(proc, dirfd, path, follow=follow)
+    hflags = host_oflags(flags)
+    if not proc.kernel.vfs.identity:
+        hflags &= ~os.O_NOFOLLOW if follow else ~0
+    fd = os.open(host, hflags, mode & 0o7777 & ~0 if flags & O_CREAT else 0o777, dir_fd=dir_fd)
+    guest_path = path if path.startswith(b"/") else _join(proc, dirfd, path)
+    return proc.fds.install(File(fd, flags, guest_path), cloexec=bool(flags & O_CLOEXEC))
+
+
+def _join(proc, dirfd, path):
+    base = proc.cwd if dirfd == AT_FDCWD else proc.fds.get(dirfd).path
+    return base.rstrip(b"/") + b"/" + path
+
+
+@syscall("openat", "fd path oflags mode")
+def openat(t, dirfd, path, flags, mode):
+    return do_open(t, s32(dirfd), t.mem.read_cstr(path), flags, mode)
+
+
+@syscall("open", "path oflags mode")
+def open_(t, path, flags, mode):
+    return do_open(t, AT_FDCWD, t.mem.read_cstr(path), flags, mode)
+
+
+@syscall("creat", "path mode")
+def creat(t, path, mode):
+    return do_open(t, AT_FDCWD, t.mem.read_cstr(path), O_CREAT | os.O_WRONLY | O_TRUNC, mode)
+
+
+@syscall("openat2", "fd path ptr size")
+def openat2(t, dirfd, path, how, size):
+    if size < 24:
+        raise Errno(errno.EINVAL)
+    raw = t.mem.read(how, 24)
+    flags = int.from_bytes(raw[0:8], "little")
+    mode = int.from_bytes(raw[8:16], "little")
+    resolve = int.from_bytes(raw[16:24], "little")
+    if resolve & ~0x1F or (mode and not flags & (O_CREAT | O_TMPFILE)):
+        raise Errno(errno.EINVAL)
+    if resolve & 0x04:           # RESOLVE_NO_SYMLINKS
+        flags |= O_NOFOLLOW
+    return do_open(t, s32(dirfd), t.mem.read_cstr(path), flags, mode)
+
+
+@syscall("close", "fd")
+def close(t, fd):
+    t.proc.fds.close(s32(fd))
+    return 0
+
+
+@syscall("close_range", "fd fd flags")
+def close_range(t, first, last, flags):
+    if first > last or flags & ~6:
+        raise Errno(errno.EINVAL)
+    fds = t.proc.fds
+    for fd in [fd for fd in fds.files if first <= fd <= last]:
+        if flags & 4:            # CLOSE_RANGE_CLOEXEC
+            fds.cloexec.add(fd)
+        else:
+            fds.close(fd)
+    return 0
+
+
+def _readable(t, fd):
+    f = t.proc.fds.get(s32(fd))
+    if not f.readable():
+        raise Errno(errno.EBADF)
+    return f
+
+
+def _writable(t, fd):
+    f = t.proc.fds.get(s32(fd))
+    if not f.writable():
+        raise Errno(errno.EBADF)
+    return f
+
+
+@syscall("read", "fd rbuf size", blocking=True)
+def read(t, fd, buf, count):
+    f = _readable(t, fd)
+    if not count:
+        return 0
+    views = t.mem.views(buf, min(count, 0x7FFFF000), writable=True)
+    with blocking(t):
+        return os.readv(f.host_fd, views) if len(views) > 1 else os.readinto(f.host_fd, views[0]) \
+            if hasattr(os, "readinto") else os.readv(f.host_fd, views)
+
+
+@syscall("write", "fd wbuf size", blocking=True)
+def write(t, fd, buf, count):
+    f = _writable(t, fd)
+    if not count:
+        return 0
+    views = t.mem.views(buf, min(count, 0x7FFFF000), writable=False)
+    try:
+        with blocking(t):
+            return os.writev(f.host_fd, views)
+    except OSError as e:
+        epipe(t, e)
+        raise
+
+
+def _iovecs(t, iov, iovcnt, writable):
+    n = s32(iovcnt)
+    if n < 0 or n > IOV_MAX:
+        raise Errno(errno.EINVAL)
+    raw = t.mem.read(iov, 16 * n)
+    views, total = [], 0
+    for i in range(n):
+        base = int.from_bytes(raw[16 * i:16 * i + 8], "little")
+        length = int.from_bytes(raw[16 * i + 8:16 * i + 16], "little")
+        if length > 0x7FFFFFFFFFFFFFFF or total + length > 0x7FFFFFFFFFFFFFFF:
+            raise Errno(errno.EINVAL)
+        total += length
+        if length:
+            views += t.mem.views(base, length, writable)
+    return views
+
+
+@syscall("readv", "fd ptr int", blocking=True)
+def readv(t, fd, iov, iovcnt):
+    f = _readable(t, fd)
+    views = _iovecs(t, iov, iovcnt, True)
+    if not views:
+        return 0
+    with blocking(t):
+        return os.readv(f.host_fd, views)
+
+
+@syscall("writev", "fd ptr int", blocking=True)
+def writev(t, fd, iov, iovcnt):
+    f = _writable(t, fd)
+    views = _iovecs(t, iov, iovcnt, False)
+    if not views:
+        return 0
+    try:
+        with blocking(t):
+            return os.writev(f.host_fd, views)
+    except OSError as e:
+        epipe(t, e)
+        raise
+
+
+def _offset(off):
+    off = s64(off)
+    if off < 0:
+        raise Errno(errno.EINVAL)
+    return off
+
+
+@syscall("pread64", "fd rbuf size off", blocking=True)
+def pread64(t, fd, buf, count, off):
+    f = _readable(t, fd)
+    off = _offset(off)
+    views = t.mem.views(buf, count, writable=True)
+    return os.preadv(f.host_fd, views, off) if views else 0
+
+
+@syscall("pwrite64", "fd wbuf size off", blocking=True)
+def pwrite64(t, fd, buf, count, off):
+    f = _writable(t, fd)
+    off = _offset(off)
+    views = t.mem.views(buf, count, writable=False)
+    return os.pwritev(f.host_fd, views, off) if views else 0
+
+
+@syscall("preadv", "fd ptr int off", blocking=True)
+def preadv(t, fd, iov, iovcnt, off):
+    f = _readable(t, fd)
+    views = _iovecs(t, iov, iovcnt, True)
+    return os.preadv(f.host_fd, views, _offset(off)) if views else 0
+
+
+@syscall("pwritev", "fd ptr int off", blocking=True)
+def pwritev(t, fd, iov, iovcnt, off):
+    f = _writable(t, fd)
+    views = _iovecs(t, iov, iovcnt, False)
+    return os.pwritev(f.host_fd, views, _offset(off)) if views else 0
+
+
+@syscall("preadv2", "fd ptr int off flags", blocking=True)
+def preadv2(t, fd, iov, iovcnt, off, flags):
+    if s64(off) == -1:
+        return readv(t, fd, iov, iovcnt)
+    return preadv(t, fd, iov, iovcnt, off)
+
+
+@syscall("pwritev2", "fd ptr int off flags", blocking=True)
+def pwritev2(t, fd, iov, iovcnt, off, flags):
+    if s64(off) == -1:
+        return writev(t, fd, iov, iovcnt)
+    return pwritev(t, fd, iov, iovcnt, off)
+
+
+@syscall("lseek", "fd off int")
+def lseek(t, fd, offset, whence):
+    f = t.proc.fds.get(s32(fd))
+    if whence > 4:
+        raise Errno(errno.EINVAL)
+    return os.lseek(f.host_fd, s64(offset), whence)
+
+
+@syscall("dup", "fd")
+def dup(t, fd):
+    fds = t.proc.fds
+    return fds.install(fds.get(s32(fd)))
+
+
+@syscall("dup2", "fd fd")
+def dup2(t, old, new):
+    fds = t.proc.fds
+    f = fds.get(s32(old))
+    if s32(old) == s32(new):
+        return s32(new)
+    if s32(new) < 0:
+        raise Errno(errno.EBADF)
+    return fds.install(f, at=s32(new))
+
+
+@syscall("dup3", "fd fd oflags")
+def dup3(t, old, new, flags):
+    fds = t.proc.fds
+    if flags & ~O_CLOEXEC or s32(old) == s32(new):
+        raise Errno(errno.EINVAL)
+    f = fds.get(s32(old))
+    if s32(new) < 0:
+        raise Errno(errno.EBADF)
+    return fds.install(f, cloexec=bool(flags & O_CLOEXEC), at=s32(new))
+
+
+_SETFL_MASK = O_APPEND | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000   # + O_ASYNC O_DIRECT O_NOATIME
+
+
+@syscall("fcntl", "fd int hex")
+def fcntl(t, fd, cmd, arg):
+    fds = t.proc.fds
+    fd = s32(fd)
+    f = fds.get(fd)
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        if s32(arg) < 0 or s32(arg) >= fds.limit:
+            raise Errno(errno.EINVAL)
+        return fds.install(f, cloexec=cmd == F_DUPFD_CLOEXEC, lowest=s32(arg))
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if fd in fds.cloexec else 0
+    if cmd == F_SETFD:
+        (fds.cloexec.add if arg & FD_CLOEXEC else fds.cloexec.discard)(fd)
+        return 0
+    if cmd == F_GETFL:
+        return f.flags
+    if cmd == F_SETFL:
+        if f.host_fd >= 0:
+            hflags = host_fcntl.fcntl(f.host_fd, host_fcntl.F_GETFL)
+            want = host_oflags(arg & _SETFL_MASK) & ~(os.O_CLOEXEC | O_ACCMODE)
+            mask = host_oflags(_SETFL_MASK) & ~(os.O_CLOEXEC | O_ACCMODE)
+            host_fcntl.fcntl(f.host_fd, host_fcntl.F_SETFL, (hflags & ~mask) | want)
+        f.flags = (f.flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
+        return 0
+    if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _lock(t, f, cmd, arg)
+    if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ, F_GETOWN, F_SETOWN, F_GETSIG, F_SETSIG,
+               F_ADD_SEALS, F_GET_SEALS):
+        return host_fcntl.fcntl(f.host_fd, cmd, arg)
+    raise Errno(errno.EINVAL)
+
+
+def _lock(t, f, cmd, arg):
+    """Record locks go to the host, which shares them with every other process."""
+    import ctypes
+    raw = bytearray(t.mem.read(arg, 32))
+    buf = ctypes.create_string_buffer(bytes(raw), 32)
+    from ..memory import _libc
+    _libc.fcntl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+    with blocking(t):
+        r = _libc.fcntl(f.host_fd, cmd, buf)
+    if r < 0:
+        raise Errno(ctypes.get_errno())
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        t.mem.write(arg, buf.raw[:32])
+    return r
+
+
+@syscall("pipe2", "ptr oflags")
+def pipe2(t, fds_ptr, flags):
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | 0o40000):
+        raise Errno(errno.EINVAL)
+    t.mem.check(fds_ptr, 8, 2)
+    r, w = os.pipe2(os.O_CLOEXEC | (os.O_NONBLOCK if flags & O_NONBLOCK else 0))
+    fds = t.proc.fds
+    status = flags & O_NONBLOCK
+    cloexec = bool(flags & O_CLOEXEC)
+    rfd = fds.install(File(r, os.O_RDONLY | status), cloexec)
+    try:
+        wfd = fds.install(File(w, os.O_WRONLY | status), cloexec)
+    except Errno:
+        fds.close(rfd)
+        os.close(w)
+        raise
+    t.mem.write(fds_ptr, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
+    return 0
+
+
+@syscall("pipe", "ptr")
+def pipe(t, fds_ptr):
+    return pipe2(t, fds_ptr, 0)

@@ -1,0 +1,3 @@
+"""fsmeta syscalls."""
+
+from .table import syscall  # noqa: F401

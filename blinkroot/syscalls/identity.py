@@ -1,0 +1,3 @@
+"""identity syscalls."""
+
+from .table import syscall  # noqa: F401

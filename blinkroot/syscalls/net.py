@@ -1,0 +1,3 @@
+"""net syscalls."""
+
+from .table import syscall  # noqa: F401

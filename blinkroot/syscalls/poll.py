@@ -1,0 +1,3 @@
+"""poll syscalls."""
+
+from .table import syscall  # noqa: F401

@@ -1,0 +1,3 @@
+"""signals syscalls."""
+
+from .table import syscall  # noqa: F401

@@ -1,0 +1,3 @@
+"""time syscalls."""
+
+from .table import syscall  # noqa: F401

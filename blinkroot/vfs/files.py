@@ -1,0 +1,85 @@
+"""Open files and the guest's descriptor table.
+
+A ``File`` is an open file description (shared by dup'd descriptors and across fork);
+most are a host descriptor.  Kinds whose semantics are the kernel's own (epoll sets
+holding guest descriptors) subclass it.
+"""
+
+import errno
+import os
+
+from ..errors import Errno
+
+O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
+O_CLOEXEC = 0o2000000
+NOFILE_DEFAULT = 1024
+
+
+class File:
+    def __init__(self, host_fd, flags, path=b""):
+        self.host_fd = host_fd
+        self.flags = flags & ~O_CLOEXEC     # status flags and access mode (F_GETFL)
+        self.path = path                    # guest path, for fd-relative lookups and /proc
+        self.refs = 0
+
+    def readable(self):
+        return (self.flags & O_ACCMODE) != O_WRONLY
+
+    def writable(self):
+        return (self.flags & O_ACCMODE) != O_RDONLY
+
+    def release(self):
+        """The last descriptor referring to this description was closed."""
+        if self.host_fd >= 0:
+            try:
+                os.close(self.host_fd)
+            except OSError:
+                pass
+            self.host_fd = -1
+
+
+class FdTable:
+    def __init__(self):
+        self.files = {}         # guest fd -> File
+        self.cloexec = set()
+        self.limit = NOFILE_DEFAULT
+
+    def get(self, fd):
+        f = self.files.get(fd) if isinstance(fd, int) else None
+        if f is None:
+            raise Errno(errno.EBADF)
+        return f
+
+    def install(self, file, cloexec=False, lowest=0, at=None):
+        if at is None:
+            at = lowest
+            while at in self.files:
+                at += 1
+        if at >= self.limit:
+            raise Errno(errno.EMFILE)
+        if at in self.files:
+            self.close(at)
+        self.files[at] = file
+        file.refs += 1
+        if cloexec:
+            self.cloexec.add(at)
+        else:
+            self.cloexec.discard(at)
+        return at
+
+    def close(self, fd):
+        f = self.files.pop(fd, None)
+        if f is None:
+            raise Errno(errno.EBADF)
+        self.cloexec.discard(fd)
+        f.refs -= 1
+        if f.refs == 0:
+            f.release()
+
+    def close_on_exec(self):
+        for fd in sorted(self.cloexec):
+            self.close(fd)
+
+    def close_all(self):
+        for fd in list(self.files):
+            self.close(fd)
