@@ -1,3 +1,244 @@
-"""signals syscalls."""
+"""Signal syscalls: dispositions, masks, sigreturn, altstacks, sending, waiting."""
 
-from .table import syscall  # noqa: F401
+import errno
+import os
+import select
+import struct
+
+from ..errors import Errno, ERESTARTNOHAND
+from ..proc import signals as S
+from .table import syscall, s32, KEEP_REGS
+from .blocking import blocking
+
+SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
+
+
+def _valid(sig):
+    if not 1 <= sig <= S.NSIG:
+        raise Errno(errno.EINVAL)
+
+
+def _sigset_size(size):
+    if size != 8:
+        raise Errno(errno.EINVAL)
+
+
+@syscall("rt_sigaction", "sig ptr ptr size")
+def rt_sigaction(t, sig, act, oldact, size):
+    _sigset_size(size)
+    sig = s32(sig)
+    _valid(sig)
+    proc = t.proc
+    new = S.SigAction.unpack(t.mem.read(act, 32)) if act else None
+    if new is not None and sig in (S.SIGKILL, S.SIGSTOP):
+        raise Errno(errno.EINVAL)
+    if oldact:
+        t.mem.write(oldact, proc.sigactions[sig].pack())
+    if new is not None:
+        new.mask &= ~S.UNBLOCKABLE
+        proc.sigactions[sig] = new
+        if new.ignored(sig):
+            # Setting a signal to be ignored discards what is pending of it.
+            for queue in [proc.pending] + [th.pending for th in proc.threads]:
+                queue[:] = [i for i in queue if i.signo != sig]
+    return 0
+
+
+@syscall("rt_sigprocmask", "int ptr ptr size")
+def rt_sigprocmask(t, how, set_ptr, old_ptr, size):
+    _sigset_size(size)
+    old = t.sigmask
+    if set_ptr:
+        mask = t.mem.read_u64(set_ptr)
+        if how == SIG_BLOCK:
+            new = old | mask
+        elif how == SIG_UNBLOCK:
+            new = old & ~mask
+        elif how == SIG_SETMASK:
+            new = mask
+        else:
+            raise Errno(errno.EINVAL)
+    if old_ptr:
+        t.mem.write_u64(old_ptr, old)
+    if set_ptr:
+        t.set_sigmask(new)
+    return 0
+
+
+@syscall("rt_sigreturn")
+def rt_sigreturn(t):
+    try:
+        S.restore_frame(t)
+    except Errno:
+        from ..proc.process import ProcessExit
+        raise ProcessExit(signal=S.SIGSEGV, core=True)
+    return KEEP_REGS
+
+
+@syscall("sigaltstack", "ptr ptr")
+def sigaltstack(t, ss, old_ss):
+    alt = t.altstack
+    rsp = t.vcpu.get_reg("rsp")
+    if ss:
+        sp, flags, size = struct.unpack("<QI4xQ", t.mem.read(ss, 24))
+    if old_ss:
+        t.mem.write(old_ss, alt.pack(rsp))
+    if ss:
+        if alt.on(rsp):
+            raise Errno(errno.EPERM)
+        mode = flags & ~S.SS_AUTODISARM
+        if mode not in (0, S.SS_DISABLE, S.SS_ONSTACK):
+            raise Errno(errno.EINVAL)
+        if mode == S.SS_DISABLE:
+            alt.sp, alt.size, alt.flags = 0, 0, S.SS_DISABLE
+        else:
+            if size < S.MINSIGSTKSZ:
+                raise Errno(errno.ENOMEM)
+            alt.sp, alt.size, alt.flags = sp, size, flags & S.SS_AUTODISARM
+    return 0
+
+
+@syscall("rt_sigpending", "ptr size")
+def rt_sigpending(t, set_ptr, size):
+    if size > 8:
+        raise Errno(errno.EINVAL)
+    t.collect_host_signals()
+    t.mem.write(set_ptr, (t.pending_mask() & t.sigmask).to_bytes(8, "little")[:size])
+    return 0
+
+
+def _sender(t, sig, code=S.SI_USER):
+    return S.SigInfo(sig, code, pid=t.proc.pid, uid=os.getuid())
+
+
+def _send(t, pid, sig, info):
+    """Deliver to this process, or pass to the host's kill for other processes."""
+    if pid == t.proc.pid:
+        if sig:
+            t.queue(info, process_wide=True)
+        return 0
+    os.kill(pid, sig)
+    return 0
+
+
+@syscall("kill", "pid sig")
+def kill(t, pid, sig):
+    pid, sig = s32(pid), s32(sig)
+    if not 0 <= sig <= S.NSIG:
+        raise Errno(errno.EINVAL)
+    if pid in (0, -1) or pid < -1:
+        # Process groups: the host's kill reaches every member, the caller included; the
+        # caller's own copy arrives through the host signal path.
+        os.kill(pid, sig)
+        return 0
+    return _send(t, pid, sig, _sender(t, sig))
+
+
+@syscall("tkill", "pid sig")
+def tkill(t, tid, sig):
+    return tgkill(t, t.proc.pid, tid, sig)
+
+
+@syscall("tgkill", "pid pid sig")
+def tgkill(t, tgid, tid, sig):
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    if tgid <= 0 or tid <= 0 or not 0 <= sig <= S.NSIG:
+        raise Errno(errno.EINVAL)
+    target = next((th for th in t.proc.threads if th.tid == tid), None)
+    if tgid != t.proc.pid or target is None:
+        if tgid == tid:
+            os.kill(tid, sig)
+            return 0
+        raise Errno(errno.ESRCH)
+    if sig:
+        target.queue(_sender(t, sig, S.SI_TKILL))
+    return 0
+
+
+@syscall("rt_sigqueueinfo", "pid sig ptr")
+def rt_sigqueueinfo(t, pid, sig, info_ptr):
+    pid, sig = s32(pid), s32(sig)
+    _valid(sig)
+    raw = bytearray(t.mem.read(info_ptr, 128))
+    code = struct.unpack_from("<i", raw, 8)[0]
+    if (code >= 0 or code == S.SI_TKILL) and pid != t.proc.pid:
+        raise Errno(errno.EPERM)
+    struct.pack_into("<i", raw, 0, sig)
+    return _send(t, pid, sig, S.SigInfo(sig, code, raw=bytes(raw)))
+
+
+@syscall("rt_tgsigqueueinfo", "pid pid sig ptr")
+def rt_tgsigqueueinfo(t, tgid, tid, sig, info_ptr):
+    sig = s32(sig)
+    _valid(sig)
+    raw = bytearray(t.mem.read(info_ptr, 128))
+    struct.pack_into("<i", raw, 0, sig)
+    target = next((th for th in t.proc.threads if th.tid == s32(tid)), None)
+    if s32(tgid) != t.proc.pid or target is None:
+        raise Errno(errno.ESRCH)
+    target.queue(S.SigInfo(sig, struct.unpack_from("<i", raw, 8)[0], raw=bytes(raw)))
+    return 0
+
+
+def _wait_for_signal(t, timeout=None):
+    """Sleep until a host signal arrives (the only way another party can signal us)."""
+    with blocking(t, restart=ERESTARTNOHAND):
+        select.select([], [], [], timeout)
+
+
+@syscall("rt_sigsuspend", "ptr size", blocking=True)
+def rt_sigsuspend(t, mask_ptr, size):
+    _sigset_size(size)
+    mask = t.mem.read_u64(mask_ptr)
+    old = t.sigmask
+    t.set_sigmask(mask)
+    t.collect_host_signals()
+    while not t.has_deliverable():
+        try:
+            _wait_for_signal(t)
+        except Errno:
+            pass
+        t.collect_host_signals()
+    t.saved_sigmask = old       # the handler's frame restores the old mask
+    raise Errno(errno.EINTR)
+
+
+@syscall("pause", blocking=True)
+def pause(t):
+    t.collect_host_signals()
+    while not t.has_deliverable():
+        try:
+            _wait_for_signal(t)
+        except Errno:
+            pass
+        t.collect_host_signals()
+    raise Errno(errno.EINTR)
+
+
+@syscall("rt_sigtimedwait", "ptr ptr ptr size", blocking=True)
+def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
+    import time
+    _sigset_size(size)
+    wanted = t.mem.read_u64(set_ptr) & ~S.UNBLOCKABLE
+    deadline = None
+    if ts_ptr:
+        sec, nsec = struct.unpack("<qq", t.mem.read(ts_ptr, 16))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise Errno(errno.EINVAL)
+        deadline = time.monotonic() + sec + nsec / 1e9
+    while True:
+        t.collect_host_signals()
+        info = t.take_signal(allowed=wanted)
+        if info is not None:
+            if info_ptr:
+                t.mem.write(info_ptr, info.pack())
+            return info.signo
+        if t.has_deliverable():
+            raise Errno(errno.EINTR)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise Errno(errno.EAGAIN)
+        try:
+            _wait_for_signal(t, remaining)
+        except Errno:
+            pass
