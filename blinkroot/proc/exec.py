@@ -154,6 +154,9 @@ def commit(thread, plan, envp):
             proc.sigactions[i] = S.SigAction()
     thread.altstack = S.AltStack()
     proc.fds.close_on_exec()
+    if proc.vfork_done is not None:
+        os.close(proc.vfork_done)       # the vfork parent may run again
+        proc.vfork_done = None
     proc.exe = path if path.startswith(b"/") else proc.cwd.rstrip(b"/") + b"/" + path
     proc.argv = argv
     proc.comm = os.path.basename(path)[:15]
@@ -161,5 +164,12 @@ def commit(thread, plan, envp):
 
 
 def execve(thread, path, argv, envp):
+    """Check everything now (errors return to the caller), replace the image once the
+    engine has stopped, then deliver what is pending."""
     plan = prepare(thread.proc, path, argv, envp)
-    commit(thread, plan, envp)
+
+    def replace_image():
+        commit(thread, plan, envp)
+        if thread.pending or thread.proc.pending:
+            thread.deliver_signals()
+    thread.defer(replace_image)

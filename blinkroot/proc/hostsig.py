@@ -13,7 +13,7 @@ import threading
 # write to a broken pipe gets EPIPE and its own SIGPIPE from the syscall layer).
 FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM",
              "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGVTALRM",
-             "SIGPROF", "SIGIO", "SIGPWR", "SIGXCPU", "SIGXFSZ")
+             "SIGPROF", "SIGIO", "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGCHLD")
 
 
 class Interrupted(Exception):
@@ -27,7 +27,10 @@ def install(kernel, thread):
 
     def on_signal(signum, _frame):
         kernel.host_signals.append(signum)
-        if thread.interruptible:
+        # Only a signal the guest will act on cuts a blocking call short, as on Linux.
+        act = thread.proc.sigactions[signum]
+        if thread.interruptible and not act.ignored(signum) \
+                and not thread.sigmask & (1 << (signum - 1)):
             thread.interruptible = False
             raise Interrupted()
 

@@ -46,6 +46,7 @@ class Process:
         self.threads = []
         self.pending = []               # process-directed signals (SigInfo)
         self.itimer_real = None         # host ITIMER_REAL stands for the guest's
+        self.vfork_done = None          # vfork child: pipe end whose closing frees the parent
 
     def main_thread(self):
         return self.threads[0]
@@ -64,7 +65,7 @@ class Thread:
         self.robust_list = (0, 0)
         self.saved_sigmask = None       # restored after a handler (sigsuspend, pselect)
         self.interruptible = False      # inside a blocking host call a signal may cut short
-        self.restart = None             # (nr, args) to restart after a signal, if any
+        self.deferred = None            # work to do outside the engine (see defer)
         proc.threads.append(self)
 
     @property
@@ -168,7 +169,16 @@ class Thread:
     # -- the run loop ------------------------------------------------------------------------
     def run(self):
         """Run until the process exits; raises ProcessExit."""
-        self.vcpu.run(self.on_event)
+        while True:
+            self.vcpu.run(self.on_event)
+            work, self.deferred = self.deferred, None
+            if work is not None:
+                work()
+
+    def defer(self, work):
+        """Run `work` once the engine has stopped (execve replaces the engine's state,
+        which cannot happen from inside one of its hooks)."""
+        self.deferred = work
 
     def on_event(self, ev):
         kind = ev.kind
@@ -213,6 +223,8 @@ class Thread:
                 self.restart_or_eintr(-ret)
             else:
                 self.vcpu.set_result(ret)
+        if self.deferred is not None:
+            return False
         if self.pending or self.proc.pending or self.kernel.host_signals:
             self.deliver_signals()
         return True

@@ -51,3 +51,117 @@ def execveat(t, dirfd, path, argv, envp, flags):
         p = (base.rstrip(b"/") + b"/" + p) if p else base
     pexec.execve(t, p, _read_ptr_array(t.mem, argv), _read_ptr_array(t.mem, envp))
     return KEEP_REGS
+
+
+# -- fork, vfork, clone, wait ------------------------------------------------------------
+# A guest process is a host process: fork is os.fork, and copy-on-write of guest memory
+# comes for free because guest memory is ordinary host memory.  Threads
+# (CLONE_THREAD) come with the process manager; until then clone() with CLONE_THREAD
+# fails with ENOSYS.
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x1000, 0x2000, 0x4000, 0x8000, 0x10000
+CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS, CLONE_PARENT_SETTID = 0x20000, 0x40000, 0x80000, 0x100000
+CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_UNTRACED, CLONE_CHILD_SETTID = 0x200000, 0x400000, 0x800000, 0x1000000
+CSIGNAL = 0xFF
+
+
+def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
+    import os as _os
+    from ..proc import hostsig
+    vfork = bool(flags & CLONE_VFORK)
+    if vfork:
+        r, w = _os.pipe()
+    pid = _os.fork()
+    if pid == 0:
+        proc = t.proc
+        proc.pid = t.tid = _os.getpid()
+        proc.pending = []
+        t.pending = []
+        t.kernel.close_log_in_child()
+        t.kernel.host_signals.clear()
+        proc.engine.after_fork_in_child()
+        hostsig.install(t.kernel, t)
+        if vfork:
+            _os.close(r)
+            proc.vfork_done = w      # closed when the child execs or exits
+        if stack:
+            t.vcpu.set_reg("rsp", stack)
+        if flags & CLONE_SETTLS:
+            t.vcpu.set_reg("fs_base", tls)
+        if flags & CLONE_CHILD_SETTID:
+            t.mem.write_u32(child_tid, proc.pid)
+        if flags & CLONE_CHILD_CLEARTID:
+            t.clear_child_tid = child_tid
+        return 0
+    if flags & CLONE_PARENT_SETTID:
+        t.mem.write_u32(parent_tid, pid)
+    if vfork:
+        _os.close(w)
+        try:
+            while _os.read(r, 1):
+                pass
+        except OSError:
+            pass
+        _os.close(r)
+    return pid
+
+
+@syscall("fork")
+def fork(t):
+    return do_fork(t)
+
+
+@syscall("vfork")
+def vfork(t):
+    return do_fork(t, CLONE_VFORK)
+
+
+@syscall("clone", "hex ptr ptr ptr ptr", support="partial", note="no CLONE_THREAD yet")
+def clone(t, flags, stack, parent_tid, child_tid, tls):
+    if flags & CLONE_THREAD:
+        t.kernel.log("clone: CLONE_THREAD (threads) not supported yet: ENOSYS")
+        raise Errno(errno.ENOSYS)
+    if flags & (CLONE_SIGHAND) and not flags & CLONE_VM:
+        raise Errno(errno.EINVAL)
+    return do_fork(t, flags, stack, parent_tid, child_tid, tls)
+
+
+@syscall("clone3", "ptr size", support="partial", note="ENOSYS: libcs fall back to clone")
+def clone3(t, args, size):
+    raise Errno(errno.ENOSYS)
+
+
+@syscall("wait4", "pid ptr flags ptr", blocking=True)
+def wait4(t, pid, status_ptr, options, rusage_ptr):
+    import os as _os
+    from .blocking import blocking
+    from .table import s32
+    if options & ~(1 | 2 | 8 | 0x20000000 | 0x40000000 | 0x80000000):
+        raise Errno(errno.EINVAL)
+    with blocking(t):
+        wpid, status, ru = _os.wait4(s32(pid), options & 0xFFFFFFFF)
+    if wpid and status_ptr:
+        t.mem.write_u32(status_ptr, status)
+    if wpid and rusage_ptr:
+        from .rusage import pack_rusage
+        t.mem.write(rusage_ptr, pack_rusage(ru))
+    return wpid
+
+
+@syscall("waitid", "int pid ptr flags ptr", blocking=True)
+def waitid(t, idtype, id_, info_ptr, options, rusage_ptr):
+    import os as _os
+    import struct
+    from .blocking import blocking
+    from .table import s32
+    with blocking(t):
+        res = _os.waitid(idtype, s32(id_), options & 0xFFFFFFFF)
+    if info_ptr:
+        if res is None:
+            t.mem.write(info_ptr, bytes(128))
+        else:
+            body = struct.pack("<iii4xIIi", res.si_signo, 0, res.si_code, res.si_pid,
+                               res.si_uid, res.si_status)
+            t.mem.write(info_ptr, body.ljust(128, b"\0"))
+    return 0
