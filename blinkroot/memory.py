@@ -13,7 +13,6 @@ enforces them for the kernel's own accesses (EFAULT), like copy_from/to_user.
 
 import bisect
 import ctypes
-import ctypes.util
 import errno
 import mmap as _mmap
 import os
@@ -34,7 +33,8 @@ MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
 MAP_GROWSDOWN, MAP_NORESERVE, MAP_POPULATE, MAP_FIXED_NOREPLACE = 0x100, 0x4000, 0x8000, 0x100000
 MAP_SHARED_VALIDATE = 0x03
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The C library is already loaded into Python: no find_library (it runs ldconfig or a compiler).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                        ctypes.c_int, ctypes.c_long)

@@ -10,6 +10,7 @@ region grows faster than linearly.
 import bisect
 import ctypes
 import struct
+from array import array
 
 import unicorn
 from unicorn import unicorn_const as UC
@@ -43,17 +44,28 @@ _FAULT_KIND = {
 
 _uc_emu_start = uclib.uc_emu_start
 _uc_emu_stop = uclib.uc_emu_stop
-_uc_reg_read_batch = uclib.uc_reg_read_batch
-_uc_reg_write_batch = uclib.uc_reg_write_batch
 _uc_reg_write = uclib.uc_reg_write
 _uc_reg_read = uclib.uc_reg_read
+
+
+def _raw(fn, *argtypes):
+    """A libunicorn function taking plain integers and keeping the GIL: the cheapest call
+    ctypes can make, for the per-syscall register traffic."""
+    addr = ctypes.cast(fn, ctypes.c_void_p).value
+    return ctypes.PYFUNCTYPE(ctypes.c_int, *argtypes)(addr)
+
+
+_vp, _int = ctypes.c_void_p, ctypes.c_int
+_uc_reg_read_batch = _raw(uclib.uc_reg_read_batch, _vp, _vp, _vp, _int)
+_uc_reg_write_batch = _raw(uclib.uc_reg_write_batch, _vp, _vp, _vp, _int)
+_uc_reg_write_raw = _raw(uclib.uc_reg_write, _vp, _int, _vp)
 
 
 class _RegBatch:
     """A fixed list of registers read or written with one raw libunicorn call."""
 
     def __init__(self, uch, ids, width=8):
-        self.uch = uch
+        self.uch = uch.value
         self.n = len(ids)
         self.ids = (ctypes.c_int * self.n)(*ids)
         self.bufs = [(ctypes.c_uint8 * width)() for _ in ids]
@@ -63,21 +75,22 @@ class _RegBatch:
             self.vals = (_U64 * self.n)()
             self.ptrs = (ctypes.c_void_p * self.n)(
                 *(ctypes.addressof(self.vals) + 8 * i for i in range(self.n)))
+            self.view = memoryview(self.vals).cast("B").cast("Q")
+        self.args = (self.uch, ctypes.addressof(self.ids), ctypes.addressof(self.ptrs), self.n)
 
     def read(self):
-        _uc_reg_read_batch(self.uch, self.ids, self.ptrs, self.n)
+        _uc_reg_read_batch(*self.args)
         if self.width == 8:
-            return list(self.vals)
+            return self.view.tolist()
         return [bytes(b) for b in self.bufs]
 
     def write(self, values):
         if self.width == 8:
-            for i, v in enumerate(values):
-                self.vals[i] = v & 0xFFFFFFFFFFFFFFFF
+            self.view[:] = array("Q", [v & 0xFFFFFFFFFFFFFFFF for v in values])
         else:
             for b, v in zip(self.bufs, values):
                 ctypes.memmove(b, v, self.width)
-        _uc_reg_write_batch(self.uch, self.ids, self.ptrs, self.n)
+        _uc_reg_write_batch(*self.args)
 
 
 def _uc_perms(prot):
@@ -178,6 +191,7 @@ class UnicornVcpu(E.Vcpu):
         self._fpctl = _RegBatch(self.uch, [X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW,
                                            X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR])
         self._rax = _U64()
+        self._rax_args = (self.uch.value, X.UC_X86_REG_RAX, ctypes.addressof(self._rax))
         self._rip = _U64()
 
     # -- registers --------------------------------------------------------------------
@@ -186,7 +200,7 @@ class UnicornVcpu(E.Vcpu):
 
     def set_result(self, value):
         self._rax.value = value & 0xFFFFFFFFFFFFFFFF
-        _uc_reg_write(self.uch, X.UC_X86_REG_RAX, ctypes.byref(self._rax))
+        _uc_reg_write_raw(*self._rax_args)
 
     # Inside the SYSCALL hook Unicorn's rip still points at the 2-byte instruction and
     # is advanced after the hook returns; the kernel sees Linux's view (rip past it).
@@ -344,9 +358,13 @@ class UnicornEngine(E.Engine):
     def _deliver_syscall(self, event):
         self.in_syscall = True
         try:
-            self._deliver(event)
-        finally:
-            self.in_syscall = False
+            if not self.handler(event):
+                self.stop_event = event
+                _uc_emu_stop(self.uc._uch)
+        except BaseException as exc:  # re-raised by run() after emu_start returns
+            self.exception = exc
+            _uc_emu_stop(self.uc._uch)
+        self.in_syscall = False
 
     def _install_hooks(self):
         uch = self.uc._uch

@@ -37,6 +37,7 @@ class Syscall:
     support: str
     note: str
     blocking: bool       # logged at entry too with -ss
+    nargs: int
 
 
 TABLE = {}              # nr -> Syscall
@@ -53,7 +54,8 @@ def syscall(name, args="", support=FULL, note="", blocking=False):
     def register(fn):
         if nr in TABLE:
             raise RuntimeError(f"syscall {name} registered twice")
-        TABLE[nr] = Syscall(nr, name, fn, tuple(args.split()), support, note, blocking)
+        TABLE[nr] = Syscall(nr, name, fn, tuple(args.split()), support, note, blocking,
+                            fn.__code__.co_argcount - 1)
         return fn
     return register
 
@@ -85,7 +87,7 @@ def call(t, nr, args):
         t.kernel.log(f"unsupported syscall {name} ({nr}): ENOSYS")
         return -errno.ENOSYS
     try:
-        return entry.fn(t, *args[:entry.fn.__code__.co_argcount - 1])
+        return entry.fn(t, *args[:entry.nargs])
     except Errno as e:
         return -e.errno
     except OSError as e:
