@@ -1,5 +1,6 @@
 """File I/O: open, read, write and their vectored and positional forms, descriptors, pipes."""
 
+import ctypes
 import errno
 import fcntl as host_fcntl
 import os
@@ -20,6 +21,7 @@ F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS = 1031, 1032, 1033, 1034
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 FD_CLOEXEC = 1
 IOV_MAX = 1024
+MAX_RW = 0x7FFFF000          # Linux's MAX_RW_COUNT: longer transfers are cut to it
 
 # Linux's open flags are the host's on Linux; elsewhere they are translated here.
 _HOST_OFLAGS = {O_CREAT: os.O_CREAT, O_EXCL: os.O_EXCL, O_NOCTTY: os.O_NOCTTY,
@@ -129,9 +131,9 @@ def _writable(t, fd):
 @syscall("read", "fd rbuf size", blocking=True)
 def read(t, fd, buf, count):
     f = _readable(t, fd)
-    if not count:
-        return 0
-    views = t.mem.views(buf, min(count, 0x7FFFF000), writable=True)
+    if not count:       # still the host's answer: a directory says EISDIR
+        return len(os.read(f.host_fd, 0))
+    views = t.mem.views(buf, min(count, MAX_RW), writable=True)
     with blocking(t):
         return os.readv(f.host_fd, views) if len(views) > 1 else os.readinto(f.host_fd, views[0]) \
             if hasattr(os, "readinto") else os.readv(f.host_fd, views)
@@ -142,7 +144,7 @@ def write(t, fd, buf, count):
     f = _writable(t, fd)
     if not count:
         return 0
-    views = t.mem.views(buf, min(count, 0x7FFFF000), writable=False)
+    views = t.mem.views(buf, min(count, MAX_RW), writable=False)
     try:
         with blocking(t):
             return os.writev(f.host_fd, views)
@@ -353,3 +355,230 @@ def pipe2(t, fds_ptr, flags):
 @syscall("pipe", "ptr")
 def pipe(t, fds_ptr):
     return pipe2(t, fds_ptr, 0)
+
+
+# -- sizes, space and syncing --------------------------------------------------------------
+
+@syscall("ftruncate", "fd off")
+def ftruncate(t, fd, length):
+    if s64(length) < 0:         # checked before the descriptor, as Linux does
+        raise Errno(errno.EINVAL)
+    os.ftruncate(t.proc.fds.get(s32(fd)).host_fd, s64(length))   # read-only: host EINVAL
+    return 0
+
+
+@syscall("truncate", "path off")
+def truncate(t, path, length):
+    p = t.mem.read_cstr(path)
+    if s64(length) < 0:
+        raise Errno(errno.EINVAL)
+    dir_fd, host = t.kernel.vfs.lookup(t.proc, AT_FDCWD, p)
+    os.truncate(host, s64(length))
+    return 0
+
+
+@syscall("fsync", "fd")
+def fsync(t, fd):
+    os.fsync(t.proc.fds.get(s32(fd)).host_fd)
+    return 0
+
+
+@syscall("fdatasync", "fd")
+def fdatasync(t, fd):
+    os.fdatasync(t.proc.fds.get(s32(fd)).host_fd)
+    return 0
+
+
+@syscall("sync")
+def sync(t):
+    os.sync()
+    return 0
+
+
+def _libc_fn(name, argtypes, restype=ctypes.c_int):
+    from ..memory import _libc
+    fn = getattr(_libc, name)
+    fn.argtypes, fn.restype = argtypes, restype
+    return fn
+
+
+def host_result(r):
+    """A libc call's result: -1 becomes the host OSError that the dispatcher translates."""
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+_c_syncfs = _libc_fn("syncfs", (ctypes.c_int,))
+_c_sync_file_range = _libc_fn("sync_file_range", (ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
+                                                  ctypes.c_uint))
+_c_fallocate = _libc_fn("fallocate", (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64))
+_c_splice = _libc_fn("splice", (ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                ctypes.c_size_t, ctypes.c_uint), ctypes.c_ssize_t)
+_c_tee = _libc_fn("tee", (ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint),
+                  ctypes.c_ssize_t)
+
+
+@syscall("syncfs", "fd")
+def syncfs(t, fd):
+    return host_result(_c_syncfs(t.proc.fds.get(s32(fd)).host_fd))
+
+
+@syscall("sync_file_range", "fd off off flags")
+def sync_file_range(t, fd, offset, nbytes, flags):
+    f = t.proc.fds.get(s32(fd))
+    return host_result(_c_sync_file_range(f.host_fd, s64(offset), s64(nbytes), flags & 0xFFFFFFFF))
+
+
+@syscall("fallocate", "fd int off off")
+def fallocate(t, fd, mode, offset, length):
+    f = t.proc.fds.get(s32(fd))
+    return host_result(_c_fallocate(f.host_fd, s32(mode), s64(offset), s64(length)))
+
+
+@syscall("fadvise64", "fd off off int")
+def fadvise64(t, fd, offset, length, advice):
+    os.posix_fadvise(t.proc.fds.get(s32(fd)).host_fd, s64(offset), s64(length), s32(advice))
+    return 0
+
+
+# -- copying between descriptors in the host kernel ----------------------------------------
+
+def _read_off(t, ptr):
+    return None if not ptr else s64(t.mem.read_u64(ptr))
+
+
+@syscall("sendfile", "fd fd ptr size", blocking=True)
+def sendfile(t, out_fd, in_fd, offset_ptr, count):
+    fds = t.proc.fds
+    in_f, out_f = fds.get(s32(in_fd)), fds.get(s32(out_fd))
+    off = _read_off(t, offset_ptr)
+    if off is not None and off < 0:
+        raise Errno(errno.EINVAL)
+    try:
+        with blocking(t):       # with an offset the input's file position stays put
+            n = os.sendfile(out_f.host_fd, in_f.host_fd, off, min(count, MAX_RW))
+    except OSError as e:
+        epipe(t, e)
+        raise
+    if off is not None:
+        t.mem.write_u64(offset_ptr, off + n)
+    return n
+
+
+@syscall("copy_file_range", "fd ptr fd ptr size flags", blocking=True)
+def copy_file_range(t, fd_in, off_in, fd_out, off_out, length, flags):
+    fds = t.proc.fds
+    in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
+    src, dst = _read_off(t, off_in), _read_off(t, off_out)
+    if flags & 0xFFFFFFFF:
+        raise Errno(errno.EINVAL)
+    with blocking(t):
+        n = os.copy_file_range(in_f.host_fd, out_f.host_fd, min(length, MAX_RW), src, dst)
+    if src is not None:
+        t.mem.write_u64(off_in, src + n)
+    if dst is not None:
+        t.mem.write_u64(off_out, dst + n)
+    return n
+
+
+@syscall("splice", "fd ptr fd ptr size flags", blocking=True)
+def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
+    fds = t.proc.fds
+    in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
+    offs = [None if not p else ctypes.c_int64(s64(t.mem.read_u64(p))) for p in (off_in, off_out)]
+    ptrs = [None if o is None else ctypes.addressof(o) for o in offs]
+    try:
+        with blocking(t):
+            n = host_result(_c_splice(in_f.host_fd, ptrs[0], out_f.host_fd, ptrs[1],
+                                min(length, MAX_RW), flags & 0xFFFFFFFF))
+    except OSError as e:
+        epipe(t, e)
+        raise
+    for p, o in zip((off_in, off_out), offs):
+        if o is not None:
+            t.mem.write_u64(p, o.value & 0xFFFFFFFFFFFFFFFF)
+    return n
+
+
+@syscall("tee", "fd fd size flags", blocking=True)
+def tee(t, fd_in, fd_out, length, flags):
+    fds = t.proc.fds
+    in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
+    with blocking(t):
+        return host_result(_c_tee(in_f.host_fd, out_f.host_fd, min(length, MAX_RW),
+                            flags & 0xFFFFFFFF))
+
+
+# -- ioctl and flock -----------------------------------------------------------------------
+# Requests whose argument layout is known go to the host descriptor (a terminal, a file):
+# "out" copies N bytes back to the guest, "in" copies N bytes from it, "val" passes the
+# argument itself, "none" nothing.  Linux's own layouts: struct termios is the kernel's
+# 36-byte one, struct winsize 8 bytes, the rest ints.
+
+TIOCGPGRP, TIOCSPGRP, FIONBIO, FIOCLEX, FIONCLEX = 0x540F, 0x5410, 0x5421, 0x5451, 0x5450
+IOCTLS = {
+    0x5401: ("out", 36),        # TCGETS
+    0x5402: ("in", 36),         # TCSETS
+    0x5403: ("in", 36),         # TCSETSW
+    0x5404: ("in", 36),         # TCSETSF
+    0x5409: ("val", 0),         # TCSBRK
+    0x540A: ("val", 0),         # TCXONC
+    0x540B: ("val", 0),         # TCFLSH
+    0x540C: ("none", 0),        # TIOCEXCL
+    0x540D: ("none", 0),        # TIOCNXCL
+    0x540E: ("val", 0),         # TIOCSCTTY
+    TIOCGPGRP: ("out", 4),      # host pids are guest pids
+    TIOCSPGRP: ("in", 4),
+    0x5411: ("out", 4),         # TIOCOUTQ
+    0x5413: ("out", 8),         # TIOCGWINSZ
+    0x5414: ("in", 8),          # TIOCSWINSZ
+    0x541B: ("out", 4),         # FIONREAD, TIOCINQ (a regular file: size - position)
+    FIONBIO: ("in", 4),
+    0x5422: ("none", 0),        # TIOCNOTTY
+    0x5425: ("val", 0),         # TCSBRKP
+    0x5429: ("out", 4),         # TIOCGSID
+    0x80045430: ("out", 4),     # TIOCGPTN
+    0x40045431: ("in", 4),      # TIOCSPTLCK
+    0x80086601: ("out", 4),     # FS_IOC_GETFLAGS (the kernel copies an int, not a long)
+    0x40086602: ("in", 4),      # FS_IOC_SETFLAGS
+    0x2: ("out", 4),            # FIGETBSZ
+}
+
+
+@syscall("ioctl", "fd hex ptr", blocking=True)
+def ioctl(t, fd, request, arg):
+    fds = t.proc.fds
+    fd = s32(fd)
+    f = fds.get(fd)
+    request &= 0xFFFFFFFF
+    if request in (FIOCLEX, FIONCLEX):      # the guest's descriptor table, not the host's
+        (fds.cloexec.add if request == FIOCLEX else fds.cloexec.discard)(fd)
+        return 0
+    kind, size = IOCTLS.get(request, (None, 0))
+    if kind is None or f.host_fd < 0:
+        raise Errno(errno.ENOTTY)
+    with blocking(t):       # TCSETSW and TCSBRK wait for output to drain
+        if kind == "out":
+            t.mem.check(arg, size, 2)
+            buf = bytearray(size)
+            r = host_fcntl.ioctl(f.host_fd, request, buf, True)
+            t.mem.write(arg, bytes(buf))
+            return r
+        if kind == "in":
+            data = t.mem.read(arg, size)
+            host_fcntl.ioctl(f.host_fd, request, data)
+            if request == FIONBIO:      # it is F_SETFL's O_NONBLOCK
+                on = int.from_bytes(data, "little") != 0
+                f.flags = f.flags | O_NONBLOCK if on else f.flags & ~O_NONBLOCK
+            return 0
+        return host_fcntl.ioctl(f.host_fd, request, s32(arg) if kind == "val" else 0)
+
+
+@syscall("flock", "fd int", blocking=True)
+def flock(t, fd, op):
+    f = t.proc.fds.get(s32(fd))
+    with blocking(t):       # the host validates op and shares the lock with its processes
+        host_fcntl.flock(f.host_fd, s32(op))
+    return 0
