@@ -19,6 +19,10 @@ from ..syscalls.strace import format_call
 from ..vfs.files import FdTable
 from . import signals as S
 
+# Called as hook(thread) after a signal is queued to the thread or its process: kernel
+# objects whose readiness follows pending signals (signalfd) update themselves.
+QUEUE_HOOKS = []
+
 
 class ProcessExit(Exception):
     """The process ends: exit status, or the signal that killed it."""
@@ -85,6 +89,8 @@ class Thread:
         if info.signo < 32 and any(i.signo == info.signo for i in queue):
             return
         queue.append(info)
+        for hook in QUEUE_HOOKS:
+            hook(self)
 
     def pending_mask(self):
         m = 0
@@ -227,6 +233,11 @@ class Thread:
             return False
         if self.pending or self.proc.pending or self.kernel.host_signals:
             self.deliver_signals()
+        if self.saved_sigmask is not None:
+            # No handler frame took the mask saved by ppoll/pselect/sigsuspend (the call
+            # restarts, or the signal was ignored): it comes back now, as in Linux.
+            self.set_sigmask(self.saved_sigmask)
+            self.saved_sigmask = None
         return True
 
     def restart_or_eintr(self, code):
