@@ -4,6 +4,7 @@ import ctypes
 import errno
 import fcntl as host_fcntl
 import os
+import stat
 
 from ..errors import Errno
 from ..vfs import AT_FDCWD
@@ -131,12 +132,23 @@ def _writable(t, fd):
 @syscall("read", "fd rbuf size", blocking=True)
 def read(t, fd, buf, count):
     f = _readable(t, fd)
+    if hasattr(f, "read_into"):     # kernel-side file kinds (signalfd) read themselves
+        return f.read_into(t, buf, count)
     if not count:       # still the host's answer: a directory says EISDIR
         return len(os.read(f.host_fd, 0))
     views = t.mem.views(buf, min(count, MAX_RW), writable=True)
-    with blocking(t):
-        return os.readv(f.host_fd, views) if len(views) > 1 else os.readinto(f.host_fd, views[0]) \
-            if hasattr(os, "readinto") else os.readv(f.host_fd, views)
+    try:
+        with blocking(t):
+            return os.readv(f.host_fd, views)
+    except OSError as e:
+        raise _read_error(f, e)
+
+
+def _read_error(f, e):
+    """readv says EINVAL where read says EISDIR: for a directory, read's answer."""
+    if e.errno == errno.EINVAL and stat.S_ISDIR(os.fstat(f.host_fd).st_mode):
+        return Errno(errno.EISDIR)
+    return e
 
 
 @syscall("write", "fd wbuf size", blocking=True)
@@ -206,7 +218,10 @@ def pread64(t, fd, buf, count, off):
     f = _readable(t, fd)
     off = _offset(off)
     views = t.mem.views(buf, count, writable=True)
-    return os.preadv(f.host_fd, views, off) if views else 0
+    try:
+        return os.preadv(f.host_fd, views, off) if views else len(os.pread(f.host_fd, 0, off))
+    except OSError as e:
+        raise _read_error(f, e)
 
 
 @syscall("pwrite64", "fd wbuf size off", blocking=True)
@@ -318,13 +333,10 @@ def fcntl(t, fd, cmd, arg):
 
 def _lock(t, f, cmd, arg):
     """Record locks go to the host, which shares them with every other process."""
-    import ctypes
     raw = bytearray(t.mem.read(arg, 32))
     buf = ctypes.create_string_buffer(bytes(raw), 32)
-    from ..memory import _libc
-    _libc.fcntl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
     with blocking(t):
-        r = _libc.fcntl(f.host_fd, cmd, buf)
+        r = _c_fcntl(f.host_fd, cmd, buf)
     if r < 0:
         raise Errno(ctypes.get_errno())
     if cmd in (F_GETLK, F_OFD_GETLK):
@@ -372,7 +384,7 @@ def truncate(t, path, length):
     p = t.mem.read_cstr(path)
     if s64(length) < 0:
         raise Errno(errno.EINVAL)
-    dir_fd, host = t.kernel.vfs.lookup(t.proc, AT_FDCWD, p)
+    _, host = t.kernel.vfs.lookup(t.proc, AT_FDCWD, p)
     os.truncate(host, s64(length))
     return 0
 
@@ -395,9 +407,12 @@ def sync(t):
     return 0
 
 
+# This area's own handle on libc, so that its argtypes never clash with another area's.
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
 def _libc_fn(name, argtypes, restype=ctypes.c_int):
-    from ..memory import _libc
-    fn = getattr(_libc, name)
+    fn = getattr(LIBC, name)
     fn.argtypes, fn.restype = argtypes, restype
     return fn
 
@@ -410,6 +425,7 @@ def host_result(r):
     return r
 
 
+_c_fcntl = _libc_fn("fcntl", (ctypes.c_int, ctypes.c_int, ctypes.c_void_p))
 _c_syncfs = _libc_fn("syncfs", (ctypes.c_int,))
 _c_sync_file_range = _libc_fn("sync_file_range", (ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
                                                   ctypes.c_uint))
@@ -428,7 +444,8 @@ def syncfs(t, fd):
 @syscall("sync_file_range", "fd off off flags")
 def sync_file_range(t, fd, offset, nbytes, flags):
     f = t.proc.fds.get(s32(fd))
-    return host_result(_c_sync_file_range(f.host_fd, s64(offset), s64(nbytes), flags & 0xFFFFFFFF))
+    return host_result(_c_sync_file_range(f.host_fd, s64(offset), s64(nbytes),
+                                          flags & 0xFFFFFFFF))
 
 
 @syscall("fallocate", "fd int off off")

@@ -14,10 +14,9 @@ import stat as S
 import struct
 
 from ..errors import Errno
-from ..memory import _libc
 from ..vfs import AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
 from .table import syscall, s32, s64
-from .files import host_result
+from .files import host_result, LIBC as _libc
 
 AT_NO_AUTOMOUNT = 0x800
 AT_EACCESS = 0x200
@@ -328,25 +327,21 @@ def symlink(t, target, linkpath):
     return symlinkat(t, target, AT_FDCWD, linkpath)
 
 
-@syscall("readlinkat", "fd path ptr int")
+@syscall("readlinkat", "fd path rbuf int")
 def readlinkat(t, dirfd, path, buf, size):
     p = _path(t, path)
     if s32(size) <= 0:
         raise Errno(errno.EINVAL)
-    # an empty path reads the symlink an O_PATH|O_NOFOLLOW descriptor refers to
+    # an empty path reads the symlink an O_PATH|O_NOFOLLOW descriptor refers to (the
+    # host's readlinkat does that; anything else is ENOENT)
     dir_fd, host = _at(t, dirfd, p, follow=False, empty=True)
-    if not host:
-        if dir_fd == AT_FDCWD or not S.S_ISLNK(os.fstat(dir_fd).st_mode):
-            raise Errno(errno.ENOENT)
-        target = os.readlink(b"/proc/self/fd/%d" % dir_fd)
-    else:
-        target = os.readlink(host, dir_fd=_py(dir_fd))
+    target = os.readlink(host, dir_fd=_py(dir_fd))
     target = target[:s32(size)]             # truncated, and never NUL-terminated
     t.mem.write(buf, target)
     return len(target)
 
 
-@syscall("readlink", "path ptr int")
+@syscall("readlink", "path rbuf int")
 def readlink(t, path, buf, size):
     return readlinkat(t, AT_FDCWD, path, buf, size)
 
@@ -377,6 +372,9 @@ def access(t, path, mode):
     return faccessat2(t, AT_FDCWD, path, mode, 0)
 
 
+_libc.fchmodat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_int)
+
+
 @syscall("fchmodat2", "fd path mode flags")
 def fchmodat2(t, dirfd, path, mode, flags):
     p = _path(t, path)
@@ -387,9 +385,10 @@ def fchmodat2(t, dirfd, path, mode, flags):
     dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
     if not host:
         os.chmod(dir_fd if dir_fd != AT_FDCWD else b".", mode & 0o7777)
-    else:       # a symlink's own mode cannot change: the host says EOPNOTSUPP
-        os.chmod(host, mode & 0o7777, dir_fd=_py(dir_fd), follow_symlinks=follow)
-    return 0
+        return 0
+    # a symlink's own mode cannot change: the host's libc says EOPNOTSUPP
+    return host_result(_libc.fchmodat(dir_fd, host, mode & 0o7777, 0 if follow else
+                                      AT_SYMLINK_NOFOLLOW))
 
 
 @syscall("fchmodat", "fd path mode")
