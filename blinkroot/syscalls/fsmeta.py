@@ -35,10 +35,12 @@ def _at(t, dirfd, path, follow=True, empty=False):
     """(host dirfd or AT_FDCWD, host path) for a guest *at pair.
 
     ``empty`` (AT_EMPTY_PATH with an empty path) names dirfd's own file: the host path
-    is then b"" and the caller uses the host descriptor."""
+    is then b"" and the caller uses the host descriptor (AT_FDCWD: the cwd's path)."""
     dirfd = s32(dirfd)
     if not path and empty:
-        return (AT_FDCWD if dirfd == AT_FDCWD else t.proc.fds.get(dirfd).host_fd), b""
+        if dirfd == AT_FDCWD:           # the working directory itself
+            return AT_FDCWD, t.kernel.vfs.lookup(t.proc, AT_FDCWD, t.proc.cwd, follow)[1]
+        return t.proc.fds.get(dirfd).host_fd, b""
     dir_fd, host = t.kernel.vfs.lookup(t.proc, dirfd, path, follow=follow)
     return (AT_FDCWD if dir_fd is None else dir_fd), host
 
@@ -77,7 +79,7 @@ def _stat_at(t, dirfd, path, flags):
     follow = not flags & AT_SYMLINK_NOFOLLOW
     dir_fd, host = _at(t, dirfd, path, follow, flags & AT_EMPTY_PATH)
     if not host:
-        return os.stat(dir_fd if dir_fd != AT_FDCWD else b".")
+        return os.stat(dir_fd)
     return os.stat(host, dir_fd=_py(dir_fd), follow_symlinks=follow)
 
 
@@ -151,7 +153,7 @@ def statx(t, dirfd, path, flags, mask, buf):
         t.mem.write(buf, out.raw)
         return 0
     if not host:
-        st = os.stat(dir_fd if dir_fd != AT_FDCWD else b".")
+        st = os.stat(dir_fd)
     else:
         st = os.stat(host, dir_fd=_py(dir_fd), follow_symlinks=follow)
     t.mem.write(buf, _statx_from_stat(st, mask))
@@ -246,6 +248,13 @@ def unlinkat(t, dirfd, path, flags):
     if flags & ~AT_REMOVEDIR:
         raise Errno(errno.EINVAL)
     dir_fd, host = _at(t, dirfd, p, follow=False)
+    # a last component of "." or ".." (or "/") is refused by name, before the VFS walk
+    # (which folds such components away under -C) could name some other directory
+    last = p.rstrip(b"/").rsplit(b"/", 1)[-1]
+    if last in (b".", b"..", b""):
+        if not flags & AT_REMOVEDIR:
+            raise Errno(errno.EISDIR)
+        raise Errno({b".": errno.EINVAL, b"..": errno.ENOTEMPTY}.get(last, errno.EBUSY))
     (os.rmdir if flags & AT_REMOVEDIR else os.unlink)(host, dir_fd=_py(dir_fd))
     return 0
 
@@ -334,6 +343,8 @@ def readlinkat(t, dirfd, path, buf, size):
         raise Errno(errno.EINVAL)
     # an empty path reads the symlink an O_PATH|O_NOFOLLOW descriptor refers to (the
     # host's readlinkat does that; anything else is ENOENT)
+    if not p and s32(dirfd) == AT_FDCWD:
+        raise Errno(errno.ENOENT)       # the cwd is a directory, never a symlink
     dir_fd, host = _at(t, dirfd, p, follow=False, empty=True)
     target = os.readlink(host, dir_fd=_py(dir_fd))
     target = target[:s32(size)]             # truncated, and never NUL-terminated
@@ -384,7 +395,7 @@ def fchmodat2(t, dirfd, path, mode, flags):
     follow = not flags & AT_SYMLINK_NOFOLLOW
     dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
     if not host:
-        os.chmod(dir_fd if dir_fd != AT_FDCWD else b".", mode & 0o7777)
+        os.chmod(dir_fd, mode & 0o7777)
         return 0
     # a symlink's own mode cannot change: the host's libc says EOPNOTSUPP
     return host_result(_libc.fchmodat(dir_fd, host, mode & 0o7777, 0 if follow else
@@ -423,7 +434,7 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
     uid, gid = _id(uid), _id(gid)
     if not host:
-        os.chown(dir_fd if dir_fd != AT_FDCWD else b".", uid, gid)
+        os.chown(dir_fd, uid, gid)
     else:
         os.chown(host, uid, gid, dir_fd=_py(dir_fd), follow_symlinks=follow)
     return 0
@@ -534,7 +545,8 @@ def _sync_cwd(t):
 
 @syscall("getcwd", "ptr size")
 def getcwd(t, buf, size):
-    cwd = t.kernel.vfs.to_guest(os.getcwdb()) + b"\0"
+    # with the host's / as root the host's answer is exact (renamed or removed cwd)
+    cwd = (os.getcwdb() if t.kernel.vfs.identity else t.proc.cwd) + b"\0"
     if len(cwd) > size:
         raise Errno(errno.ERANGE)
     t.mem.write(buf, cwd)
