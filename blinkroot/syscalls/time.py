@@ -22,7 +22,7 @@ from ..proc import signals as S
 from ..proc.hostsig import Interrupted
 from .blocking import blocking
 from .identity import host_libc, host_call, has_cap, ON_LINUX
-from .table import syscall, s32, s64
+from .table import syscall, s32
 
 NS = 1_000_000_000
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 0, 1, 2, 3
@@ -407,11 +407,10 @@ def timer_create(t, clock, sevp, idp):
         host = host_clock(t, CLOCK_BOOTTIME)
     if sevp:
         value, signo, notify, target = struct.unpack("<Qiii", t.mem.read(sevp, 20))
-        kind = notify & ~SIGEV_THREAD_ID
-        if kind not in (SIGEV_SIGNAL, SIGEV_NONE) or notify == SIGEV_THREAD_ID | SIGEV_NONE \
-                or kind == SIGEV_SIGNAL and not 1 <= signo <= S.NSIG:
-            raise Errno(errno.EINVAL)
-        if notify & SIGEV_THREAD_ID and target != t.tid:
+        # Linux's good_sigevent(): a raw SIGEV_THREAD is a plain signal to the kernel.
+        if notify not in (SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_NONE, SIGEV_SIGNAL | SIGEV_THREAD_ID) \
+                or notify == SIGEV_SIGNAL | SIGEV_THREAD_ID and target != t.tid \
+                or notify != SIGEV_NONE and not 1 <= signo <= S.NSIG:
             raise Errno(errno.EINVAL)
     else:
         value, signo, notify, target = None, S.SIGALRM, SIGEV_SIGNAL, 0
