@@ -162,6 +162,25 @@ class Memory:
         i = bisect.bisect_left(self.starts, vma.start)
         self.vmas.insert(i, vma)
         self.starts.insert(i, vma.start)
+        self._merge(i)
+
+    @staticmethod
+    def _mergeable(a, b):
+        """Linux merges neighbouring VMAs that differ in nothing but their range."""
+        return (a.end == b.start and a.prot == b.prot and a.flags == b.flags
+                and a.name == b.name and a.host_fd < 0 and b.host_fd < 0 and not a.ino
+                and not b.ino and a.backed_end == a.end and b.backed_end == b.end)
+
+    def _merge(self, i):
+        """Merge vmas[i] with its neighbours where they are mergeable."""
+        if i + 1 < len(self.vmas) and self._mergeable(self.vmas[i], self.vmas[i + 1]):
+            nxt = self.vmas.pop(i + 1)
+            del self.starts[i + 1]
+            self.vmas[i].end = self.vmas[i].backed_end = nxt.end
+        if i > 0 and self._mergeable(self.vmas[i - 1], self.vmas[i]):
+            cur = self.vmas.pop(i)
+            del self.starts[i]
+            self.vmas[i - 1].end = self.vmas[i - 1].backed_end = cur.end
 
     def is_free(self, start, end):
         i = bisect.bisect_left(self.starts, end) - 1
@@ -247,6 +266,9 @@ class Memory:
             if v.backed_end > v.start:
                 for lo, hi in self._pieces(v.start, v.backed_end):
                     self.aspace.protect(lo, hi - lo, prot)
+        for k in range(min(j, len(self.vmas) - 1), i - 1, -1):
+            if k < len(self.vmas):
+                self._merge(k)
 
     def _host_writable(self, v):
         try:

@@ -51,6 +51,8 @@ def run_program(opts, program, argv):
         _say(opts.root, "root directory not found")
         return EXIT_NOT_FOUND
     kernel = Kernel(opts, vfs)
+    if not vfs.identity:
+        os.chdir(vfs.root)          # the guest starts in its /, as chroot(8) leaves it
     table.load_areas()
     proc = Process(kernel, create_engine(opts.engine))
     thread = Thread(proc)

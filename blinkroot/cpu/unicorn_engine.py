@@ -56,6 +56,7 @@ def _raw(fn, *argtypes):
 
 
 _vp, _int = ctypes.c_void_p, ctypes.c_int
+_NO_UNTIL = 0xFFFFFFFFFFFFFFFF   # a non-canonical address: guest code never reaches it
 _uc_reg_read_batch = _raw(uclib.uc_reg_read_batch, _vp, _vp, _vp, _int)
 _uc_reg_write_batch = _raw(uclib.uc_reg_write_batch, _vp, _vp, _vp, _int)
 _uc_reg_write_raw = _raw(uclib.uc_reg_write, _vp, _int, _vp)
@@ -271,7 +272,7 @@ class UnicornVcpu(E.Vcpu):
             eng.fault = None
             eng.trap = None
             _uc_reg_read(self.uch, X.UC_X86_REG_RIP, ctypes.byref(self._rip))
-            err = _uc_emu_start(self.uch, self._rip.value, 0, 0, eng.step_count)
+            err = _uc_emu_start(self.uch, self._rip.value, _NO_UNTIL, 0, eng.step_count)
             if eng.exception is not None:
                 exc, eng.exception = eng.exception, None
                 raise exc
@@ -292,12 +293,53 @@ class UnicornVcpu(E.Vcpu):
             if not handler(event):
                 return
 
+    def _forget_exception(self):
+        """QEMU remembers the exception "in flight" until its (unused, here) interrupt
+        delivery ends, so a second #DE or #GP would become a double fault.  Restore a
+        pristine CPU context around the current registers to forget it."""
+        regs, fpu = self.get_regs(), self.get_fpu()
+        self.uc.context_restore(self.eng.clean_context)
+        self.set_regs(regs)
+        self.set_fpu(fpu)
+
+    def _noncanonical_operand(self):
+        """Unicorn truncates a non-canonical address to 48 bits and reports a page fault
+        near 0; x86 raises #GP.  Decode the instruction to tell the two apart."""
+        try:
+            import capstone
+            from capstone import x86_const as CX
+            rip = self.get_reg("rip")
+            code = bytes(self.uc.mem_read(rip, 16))
+        except Exception:
+            return False
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        md.detail = True
+        for insn in md.disasm(code, rip, 1):
+            for op in insn.operands:
+                if op.type != CX.X86_OP_MEM:
+                    continue
+                m = op.mem
+                ea = m.disp
+                for reg, scale in ((m.base, 1), (m.index, m.scale)):
+                    if reg == CX.X86_REG_RIP:
+                        ea += rip + insn.size
+                    elif reg:
+                        name = insn.reg_name(reg)
+                        ea += scale * self.uc.reg_read(getattr(X, "UC_X86_REG_" + name.upper()))
+                ea &= 0xFFFFFFFFFFFFFFFF
+                if 0x800000000000 <= ea < 0xFFFF800000000000:
+                    return True
+        return False
+
     def _exception_event(self, err):
         eng = self.eng
         if eng.fault is not None:
             access, mapped, addr = eng.fault
+            if addr < 0x10000 and access != E.EXEC and self._noncanonical_operand():
+                return E.Event(E.TRAP, vector=E.VEC_GP)
             return E.Event(E.FAULT, addr=addr, access=access, mapped=mapped)
         if eng.trap is not None:
+            self._forget_exception()
             return E.Event(E.TRAP, vector=eng.trap)
         if err == UC.UC_ERR_INSN_INVALID:
             return E.Event(E.TRAP, vector=E.VEC_UD)
@@ -328,6 +370,7 @@ class UnicornEngine(E.Engine):
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_HASWELL)
         self.address_space = UnicornAddressSpace(self.uc)
         self._install_hooks()
+        self.clean_context = self.uc.context_save()
         self._vcpu = None
 
     def new_address_space(self):

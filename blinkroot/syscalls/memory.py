@@ -14,6 +14,9 @@ from .table import syscall, s32
 
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 4, 8, 9
+# Every advice Linux 6.x knows; the others are hints with nothing to do here.
+MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+              24, 25, 100, 101, 102}
 MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
 PROT_GROWSDOWN, PROT_GROWSUP = 0x01000000, 0x02000000
 _MAP_KNOWN = 0x1FFFFF  # every MAP_* flag Linux defines on x86-64
@@ -77,8 +80,8 @@ def mmap(t, addr, length, prot, flags, fd, offset):
         raise Errno(errno.ENODEV)
     st = os.fstat(f.host_fd)
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
-        raise Errno(errno.EACCES if stat.S_ISDIR(st.st_mode) or stat.S_ISFIFO(st.st_mode)
-                    or stat.S_ISSOCK(st.st_mode) else errno.ENODEV)
+        raise Errno(errno.ENODEV)       # directories, pipes, sockets have no mmap
+
     acc = f.flags & O_ACCMODE
     if acc == O_WRONLY:
         raise Errno(errno.EACCES)
@@ -162,7 +165,7 @@ def _merge_name(mem, addr, v):
 
 @syscall("madvise", "ptr size int")
 def madvise(t, addr, length, advice):
-    if addr & (PAGE - 1):
+    if addr & (PAGE - 1) or advice not in MADV_KNOWN:
         raise Errno(errno.EINVAL)
     length = page_up(length)
     if advice in (MADV_DONTNEED, MADV_FREE, MADV_REMOVE):
