@@ -419,7 +419,11 @@ def sched_getaffinity(t, pid, size, ptr):
 
 @syscall("sched_setaffinity", "pid size ptr")
 def sched_setaffinity(t, pid, size, ptr):
-    mask = int.from_bytes(t.mem.read(ptr, min(size, 1 << 16)), "little")
+    raw = t.mem.read(ptr, min(size, 1 << 16))
+    if HOST_X86_64:
+        return host_syscall("sched_setaffinity", s32(pid), len(raw),
+                            ctypes.create_string_buffer(raw, len(raw)))
+    mask = int.from_bytes(raw, "little")
     cpus = [i for i in range(mask.bit_length()) if mask >> i & 1]
     os.sched_setaffinity(s32(pid), cpus)
     return 0

@@ -372,6 +372,19 @@ class _Timers:
             self.expire()
 
 
+def forget_posix_timers(proc, exec_=False):
+    """A forked child has none of its parent's POSIX timers (the host timer is not
+    inherited either); exec deletes them.  For the process manager to call."""
+    timers = getattr(proc, "posix_timers", None)
+    if timers is not None and exec_:
+        timers.timers.clear()
+        timers.rearm()
+        for queue in [proc.pending] + [th.pending for th in proc.threads]:
+            queue[:] = [i for i in queue if i.code != S.SI_TIMER]
+    if timers is not None and not exec_:
+        proc.posix_timers = None
+
+
 def _timers(t, create=False):
     timers = getattr(t.proc, "posix_timers", None)
     if timers is None and create:
