@@ -154,6 +154,8 @@ def commit(thread, plan, envp):
             proc.sigactions[i] = S.SigAction()
     thread.altstack = S.AltStack()
     proc.fds.close_on_exec()
+    for hook in proc.exec_hooks:
+        hook()
     if proc.vfork_done is not None:
         os.close(proc.vfork_done)       # the vfork parent may run again
         proc.vfork_done = None

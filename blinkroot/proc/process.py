@@ -51,6 +51,10 @@ class Process:
         self.pending = []               # process-directed signals (SigInfo)
         self.itimer_real = None         # host ITIMER_REAL stands for the guest's
         self.vfork_done = None          # vfork child: pipe end whose closing frees the parent
+        # Per-process state owned by a syscall area (POSIX timers, ...) registers what a
+        # fork child or an exec must do to it, so the process manager needs no list of them.
+        self.fork_child_hooks = []
+        self.exec_hooks = []
 
     def main_thread(self):
         return self.threads[0]

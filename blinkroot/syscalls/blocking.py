@@ -12,8 +12,8 @@ from ..proc.hostsig import Interrupted
 
 @contextmanager
 def blocking(t, restart=ERESTARTSYS):
-    if t.kernel.host_signals:
-        raise Errno(restart)
+    if t.kernel.host_signals or t.has_deliverable():
+        raise Errno(restart)   # a signal is already waiting: don't start to block
     t.interruptible = True
     try:
         yield

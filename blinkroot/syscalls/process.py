@@ -82,6 +82,8 @@ def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
         t.kernel.host_signals.clear()
         proc.engine.after_fork_in_child()
         hostsig.install(t.kernel, t)
+        for hook in proc.fork_child_hooks:
+            hook()
         if vfork:
             _os.close(r)
             proc.vfork_done = w      # closed when the child execs or exits

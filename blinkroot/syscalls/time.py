@@ -374,7 +374,7 @@ class _Timers:
 
 def forget_posix_timers(proc, exec_=False):
     """A forked child has none of its parent's POSIX timers (the host timer is not
-    inherited either); exec deletes them.  For the process manager to call."""
+    inherited either); exec deletes them.  Registered as a process hook by _timers."""
     timers = getattr(proc, "posix_timers", None)
     if timers is not None and exec_:
         timers.timers.clear()
@@ -391,6 +391,8 @@ def _timers(t, create=False):
         if HOST_TIMER_SIG is None or not hasattr(host_libc(), "timer_create"):
             raise Errno(errno.ENOSYS)
         timers = t.proc.posix_timers = _Timers(t)
+        t.proc.fork_child_hooks.append(lambda: forget_posix_timers(t.proc))
+        t.proc.exec_hooks.append(lambda: forget_posix_timers(t.proc, exec_=True))
     return timers
 
 

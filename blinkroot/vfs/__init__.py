@@ -79,14 +79,12 @@ class Vfs:
         return host_path
 
     # -- the syscalls' entry point -------------------------------------------------------
-    def lookup(self, proc, dirfd, path, follow=True, empty_ok=False):
+    def lookup(self, proc, dirfd, path, follow=True):
         """(host dir_fd or None, host path) for a guest (dirfd, path) pair.
 
         With the host's / as root, host paths are guest paths and dirfds are host fds,
         so the host kernel resolves them; under -C every path is walked here."""
         if not path:
-            if empty_ok:
-                return proc.fds.get(dirfd).host_fd if dirfd != AT_FDCWD else None, b"."
             raise Errno(errno.ENOENT)
         if len(path) >= PATH_MAX:
             raise Errno(errno.ENAMETOOLONG)

@@ -7,12 +7,12 @@ holding guest descriptors) subclass it.
 
 import errno
 import os
+import resource
 
 from ..errors import Errno
 
 O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
 O_CLOEXEC = 0o2000000
-NOFILE_DEFAULT = 1024
 
 
 class File:
@@ -42,7 +42,8 @@ class FdTable:
     def __init__(self):
         self.files = {}         # guest fd -> File
         self.cloexec = set()
-        self.limit = NOFILE_DEFAULT
+        # RLIMIT_NOFILE as the guest sees it: it starts as blinkroot's own soft limit.
+        self.limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
     def get(self, fd):
         f = self.files.get(fd) if isinstance(fd, int) else None
