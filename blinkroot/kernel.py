@@ -25,6 +25,7 @@ class Kernel:
         self.stats = {"syscalls": 0, "faults": 0, "signals": 0, "execs": 0}
         self.started = time.monotonic()
         self.host_signals = []      # host signal numbers seen by the watcher, not yet queued
+        self.main_thread = None     # the guest thread the main host thread runs
 
     # -- logging -------------------------------------------------------------------------
     def log(self, line):
@@ -46,6 +47,13 @@ class Kernel:
                 return
         self._log_file.write(data)
         self._log_file.flush()
+
+    def flush_log(self):
+        if self._log_file is not None:
+            try:
+                self._log_file.flush()
+            except OSError:
+                pass
 
     def close_log_in_child(self):
         """A forked child reopens the log lazily (its own buffer, same file)."""

@@ -5,6 +5,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import traceback
 
 from .errors import Errno
@@ -40,7 +41,7 @@ def find_program(vfs, proc, program):
 
 def run_program(opts, program, argv):
     from .cpu import create_engine
-    from .proc.process import Process, Thread, ProcessExit
+    from .proc.process import Process, Thread, ProcessExit, ThreadExit
     from .proc import exec as pexec, hostsig
     from .syscalls import table
 
@@ -74,32 +75,53 @@ def run_program(opts, program, argv):
             continue
         proc.fds.install(File(os.dup(fd), flags, b""), at=fd)
     pexec.commit(thread, plan, envp)
-    hostsig.install(kernel, thread)
+    kernel.main_thread = thread
+    hostsig.install(kernel, proc)
     try:
         thread.run()
-        status, sig, core = 0, 0, False
     except ProcessExit as e:
-        status, sig, core = e.status, e.signal, e.core
-    if opts.stats:
+        finish(proc, e.status, e.signal)
+    except ThreadExit:
+        # The main thread is gone, others live on; the last one ends the process.
+        kernel.main_thread = None
+        threading.Event().wait()
+    return 0
+
+
+def finish(proc, status, sig=0):
+    """End this host process as the guest process ended (from any host thread)."""
+    from .proc import futex
+    kernel = proc.kernel
+    for t in list(proc.threads):
+        futex.release_robust_list(t)    # robust mutexes shared with other processes
+    if kernel.options.stats:
         kernel.print_stats()
+    kernel.flush_log()
     if sig:
         die_by_signal(sig)
-    return status & 0xFF
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status & 0xFF)
 
 
 def die_by_signal(sig):
-    """End blinkroot the way the guest ended, so a parent shell sees the same status."""
+    """End blinkroot the way the guest ended, so a parent shell sees the same status.
+    Callable from any host thread (libc's own calls: Python's signal module is the main
+    thread's only)."""
+    import ctypes
+    libc = ctypes.CDLL(None)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     except (ValueError, OSError):
         pass
-    signal.set_wakeup_fd(-1)
-    signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    libc.signal(sig, ctypes.c_void_p(0))                   # SIG_DFL
+    mask = ctypes.create_string_buffer(128)
+    libc.sigemptyset(mask)
+    libc.sigaddset(mask, sig)
+    libc.pthread_sigmask(1, mask, None)                     # SIG_UNBLOCK
     os.kill(os.getpid(), sig)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGKILL])
     os._exit(128 + sig)
 
 

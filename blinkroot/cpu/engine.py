@@ -113,6 +113,17 @@ class Vcpu:
     def kick(self):
         raise NotImplementedError
 
+    def activate(self):
+        """Make this vcpu the calling host thread's (before touching its registers)."""
+
+    def released(self):
+        """Context manager around a blocking host call: other vcpus of the process may
+        run meanwhile (Unicorn hands its one instance over; KVM vcpus run anyway)."""
+        raise NotImplementedError
+
+    def close(self):
+        """The guest thread is gone."""
+
     def syscall_args(self):
         """(rax, rdi, rsi, rdx, r10, r8, r9) in one call."""
         raise NotImplementedError
@@ -144,15 +155,21 @@ class Engine:
     capabilities: Capabilities
     address_space: AddressSpace
 
-    def new_vcpu(self) -> Vcpu:
+    def new_vcpu(self, copy_of=None) -> Vcpu:
+        """A vcpu for a new guest thread; copy_of: start from that vcpu's registers."""
+        raise NotImplementedError
+
+    def kick_running(self):
+        """Stop whatever guest code runs now, so pending signals are looked at."""
         raise NotImplementedError
 
     def native_cpuid(self, leaf, subleaf):
         """(eax, ebx, ecx, edx) as the engine's CPU answers; the kernel edits it (cpuid.py)."""
         raise NotImplementedError
 
-    def after_fork_in_child(self):
-        """Unicorn survives a host fork; KVM must rebuild its VM here."""
+    def after_fork_in_child(self, vcpu):
+        """In a fork child only `vcpu` lives on.  Unicorn survives a host fork; KVM must
+        rebuild its VM here."""
 
     def new_address_space(self):
         """Start over with an empty address space (execve)."""

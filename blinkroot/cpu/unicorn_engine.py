@@ -8,8 +8,12 @@ region grows faster than linearly.
 """
 
 import bisect
+import collections
+import contextlib
 import ctypes
 import struct
+import threading
+import time
 from array import array
 
 import unicorn
@@ -181,10 +185,14 @@ class UnicornVcpu(E.Vcpu):
     Threads of a process take turns on the instance (atomics are not atomic across
     instances), so the register state of an idle thread lives in a saved context."""
 
-    def __init__(self, eng):
+    def __init__(self, eng, context):
         self.eng = eng
         self.uc = eng.uc
         self.uch = eng.uc._uch
+        self.context = context      # this thread's registers while another one runs
+        self.pending_regs = None    # set_regs() before the first run (clone)
+        self.kicked = False
+        self.preempt = False
         self._sys = _RegBatch(self.uch, _SYSCALL_REGS)
         self._gprs = _RegBatch(self.uch, [_GPR_IDS[n] for n in E.GPR_NAMES])
         self._xmm = _RegBatch(self.uch, [X.UC_X86_REG_XMM0 + i for i in range(16)], 16)
@@ -209,21 +217,38 @@ class UnicornVcpu(E.Vcpu):
         return 2 if self.eng.in_syscall else 0
 
     def get_regs(self):
+        if self.eng.cpu.loaded is not self:
+            return self._context_regs()
         regs = E.Regs(*self._gprs.read())
         regs.rip += self._rip_bias()
         return regs
 
+    def _context_regs(self):
+        if self.pending_regs is not None:
+            return self.pending_regs.copy()
+        return E.Regs(*(self.context.reg_read(_GPR_IDS[n]) for n in E.GPR_NAMES))
+
     def set_regs(self, regs):
+        if self.eng.cpu.loaded is not self:
+            self.pending_regs = regs.copy()     # applied when this vcpu is loaded
+            return
         values = [getattr(regs, n) for n in E.GPR_NAMES]
         values[E.GPR_NAMES.index("rip")] -= self._rip_bias()
         self._gprs.write(values)
 
     def set_reg(self, name, value):
+        if self.eng.cpu.loaded is not self:
+            regs = self.get_regs()
+            setattr(regs, name, value)
+            self.set_regs(regs)
+            return
         if name == "rip":
             value -= self._rip_bias()
         self.uc.reg_write(_GPR_IDS[name], value & 0xFFFFFFFFFFFFFFFF)
 
     def get_reg(self, name):
+        if self.eng.cpu.loaded is not self:
+            return getattr(self.get_regs(), name)
         value = self.uc.reg_read(_GPR_IDS[name])
         return value + self._rip_bias() if name == "rip" else value
 
@@ -256,15 +281,36 @@ class UnicornVcpu(E.Vcpu):
 
     # -- running ------------------------------------------------------------------------
     def kick(self):
-        self.eng.kicked = True
-        _uc_emu_stop(self.uch)
+        self.kicked = True
+        if self.eng.cpu.owner is self:
+            _uc_emu_stop(self.uch)
+
+    def activate(self):
+        """Take the instance for this vcpu on the calling host thread."""
+        if self.eng.cpu.owner is not self:
+            self.eng.cpu.acquire(self)
+
+    def released(self):
+        """Let other threads run on the instance during a blocking host call."""
+        return self.eng.cpu.released(self)
+
+    def close(self):
+        """The thread is gone: give the instance up for good."""
+        self.eng.cpu.forget(self)
 
     def run(self, handler):
         eng = self.eng
+        cpu = eng.cpu
+        self.activate()
         eng.handler = handler
         while True:
-            if eng.kicked:
-                eng.kicked = False
+            if self.preempt:
+                self.preempt = False
+                cpu.release(self)
+                cpu.acquire(self)
+                eng.handler = handler
+            if self.kicked:
+                self.kicked = False
                 if not handler(E.Event(E.KICKED)):
                     return
                 continue
@@ -280,7 +326,7 @@ class UnicornVcpu(E.Vcpu):
                 return  # the handler asked to stop from inside a hook
             if err != UC.UC_ERR_OK or eng.fault or eng.trap is not None:
                 event = self._exception_event(err)
-            elif eng.kicked:
+            elif self.kicked or self.preempt:
                 continue
             elif eng.step_count:
                 event = E.Event(E.STEP)
@@ -349,6 +395,94 @@ class UnicornVcpu(E.Vcpu):
         return E.Event(E.TRAP, vector=E.VEC_GP)
 
 
+class _Instance:
+    """The process's one Unicorn instance, shared by its threads in turn.
+
+    A thread holds the instance whenever it runs guest code or kernel code; it lets go
+    only around blocking host calls (released()) and when preempted.  Hand-over is FIFO.
+    The registers of the thread that ran last stay loaded until another one takes over,
+    so a lone thread never pays for a context switch."""
+
+    SLICE = 0.010       # seconds a thread may run while others wait
+
+    def __init__(self, uc):
+        self.uc = uc
+        self.cond = threading.Condition()
+        self.owner = None
+        self.loaded = None
+        self.queue = collections.deque()
+        self.vcpus = []
+        self.since = 0.0
+        self._watchdog = None
+
+    def acquire(self, vcpu):
+        with self.cond:
+            if self.owner is not None or self.queue:
+                self.queue.append(vcpu)
+                while self.owner is not None or self.queue[0] is not vcpu:
+                    self.cond.wait()
+                self.queue.popleft()
+            self.owner = vcpu
+        self.since = time.monotonic()
+        if self.loaded is not vcpu:
+            if self.loaded is not None:
+                self.uc.context_update(self.loaded.context)
+            self.uc.context_restore(vcpu.context)
+            self.loaded = vcpu
+            if vcpu.pending_regs is not None:
+                regs, vcpu.pending_regs = vcpu.pending_regs, None
+                vcpu.set_regs(regs)
+
+    def release(self, vcpu):
+        with self.cond:
+            if self.owner is vcpu:
+                self.owner = None
+                self.cond.notify_all()
+
+    @contextlib.contextmanager
+    def released(self, vcpu):
+        if len(self.vcpus) < 2 or self.owner is not vcpu:
+            yield           # nobody to hand over to
+            return
+        if vcpu.eng.in_syscall:
+            raise RuntimeError("a blocking call inside an engine hook cannot release the CPU")
+        self.release(vcpu)
+        try:
+            yield
+        finally:
+            self.acquire(vcpu)
+
+    def forget(self, vcpu):
+        if vcpu in self.vcpus:
+            self.vcpus.remove(vcpu)
+        if self.loaded is vcpu:
+            self.loaded = None
+        self.release(vcpu)
+
+    def start_watchdog(self):
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="blinkroot-sched",
+                                              daemon=True)
+            self._watchdog.start()
+
+    def stop_watchdog(self):
+        self._watchdog_stop = True
+
+    def _watch(self):
+        """Preempt a thread that ran its slice while others wait; re-send lost kicks."""
+        self._watchdog_stop = False
+        while not self._watchdog_stop:
+            time.sleep(self.SLICE / 2)
+            owner = self.owner
+            if owner is None:
+                continue
+            if self.queue and time.monotonic() - self.since > self.SLICE:
+                owner.preempt = True
+                _uc_emu_stop(owner.uch)
+            elif owner.kicked:
+                _uc_emu_stop(owner.uch)
+
+
 class UnicornEngine(E.Engine):
     def __init__(self):
         self.capabilities = E.Capabilities(
@@ -359,7 +493,6 @@ class UnicornEngine(E.Engine):
         self.exception = None
         self.fault = None
         self.trap = None
-        self.kicked = False
         self.in_syscall = False
         self.step_count = 0
         self.vcpu_current = None
@@ -371,11 +504,12 @@ class UnicornEngine(E.Engine):
         self.address_space = UnicornAddressSpace(self.uc)
         self._install_hooks()
         self.clean_context = self.uc.context_save()
-        self._vcpu = None
+        self.cpu = _Instance(self.uc)
 
     def new_address_space(self):
-        """execve: a fresh instance, so nothing of the old image (code cache) survives."""
-        self.uc.emu_stop()
+        """execve: a fresh instance, so nothing of the old image (code cache) survives.
+        The caller is the process's only thread (exec ends the others first)."""
+        self.cpu.stop_watchdog()
         del self.uc
         self._open()
         return self.address_space
@@ -383,10 +517,35 @@ class UnicornEngine(E.Engine):
     def native_cpuid(self, leaf, subleaf):
         return native_cpuid(leaf, subleaf)
 
-    def new_vcpu(self):
-        if self._vcpu is None:
-            self._vcpu = UnicornVcpu(self)
-        return self._vcpu
+    def new_vcpu(self, copy_of=None):
+        """A vcpu for a new thread; with copy_of, its registers start as that vcpu's
+        (clone), else as a reset CPU."""
+        if copy_of is not None:
+            context = self.uc.context_save()
+            vcpu = UnicornVcpu(self, context)
+            vcpu.pending_regs = copy_of.get_regs()
+        else:
+            vcpu = UnicornVcpu(self, self.uc.context_save())
+        self.cpu.vcpus.append(vcpu)
+        if len(self.cpu.vcpus) > 1:
+            self.cpu.start_watchdog()
+        return vcpu
+
+    def after_fork_in_child(self, vcpu):
+        """Only the forking thread lives on, and no lock state or watchdog survives."""
+        cpu = self.cpu
+        fresh = _Instance(self.uc)
+        fresh.vcpus = [vcpu]
+        fresh.owner = fresh.loaded = vcpu if cpu.loaded is vcpu else None
+        if fresh.owner is None:
+            fresh.acquire(vcpu)
+        self.cpu = fresh
+
+    def kick_running(self):
+        """Stop whichever vcpu is running (a host signal arrived for the process)."""
+        owner = self.cpu.owner
+        if owner is not None:
+            owner.kick()
 
     # -- hooks: each catches everything, since an exception cannot cross libunicorn ------
     def _deliver(self, event):

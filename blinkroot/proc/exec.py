@@ -102,8 +102,13 @@ def commit(thread, plan, envp):
     kernel = proc.kernel
     if proc.mem is not None:
         proc.mem.release()
+    # Other threads end with the old image (Linux's de_thread); the caller takes the
+    # process's id as its thread id.  Their host threads wait on the old instance forever.
+    proc.threads[:] = [thread]
+    thread.tid = proc.pid
     aspace = proc.engine.new_address_space()
     thread.vcpu = proc.engine.new_vcpu()
+    thread.vcpu.activate()
     mem = proc.mem = Memory(aspace)
     name = kernel.vfs.host_path(proc, -100, path).decode("utf-8", "surrogateescape")
     regs = Regs()

@@ -9,6 +9,7 @@ session (ps, kill, a debugger) name the same process the guest does.
 import errno
 import os
 import signal as host_signal
+import threading
 
 from ..errors import Errno, errno_name, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, \
     ERESTART_RESTARTBLOCK
@@ -23,6 +24,45 @@ from . import signals as S
 # objects whose readiness follows pending signals (signalfd) update themselves.
 QUEUE_HOOKS = []
 
+# Sent to a host thread blocked in a host call on behalf of a guest thread that has
+# just been sent a signal: its futex wait or poll returns EINTR and it looks.
+WAKE_SIGNAL = host_signal.SIGRTMAX - 1
+
+
+def spawn_thread(t, stack, tls, settls):
+    """clone(CLONE_THREAD): a new guest thread on a new host thread; returns it."""
+    proc = t.proc
+    vcpu = proc.engine.new_vcpu(copy_of=t.vcpu)
+    regs = vcpu.get_regs()
+    regs.rax = 0
+    if stack:
+        regs.rsp = stack
+    if settls:
+        regs.fs_base = tls
+    vcpu.set_regs(regs)
+    child = Thread(proc, vcpu)
+    child.sigmask = t.sigmask
+    started = threading.Event()
+
+    def host_main():
+        child.tid = threading.get_native_id()
+        child.host_ident = threading.get_ident()
+        started.set()
+        try:
+            child.run()
+        except ThreadExit:
+            return
+        except ProcessExit as e:
+            from ..run import finish
+            finish(proc, e.status, e.signal)
+        except BaseException as e:   # never a traceback; the process ends as Linux would not
+            from ..run import report_internal_error
+            os._exit(report_internal_error(e))
+
+    threading.Thread(target=host_main, name="guest-thread", daemon=True).start()
+    started.wait()
+    return child
+
 
 class ProcessExit(Exception):
     """The process ends: exit status, or the signal that killed it."""
@@ -30,6 +70,10 @@ class ProcessExit(Exception):
     def __init__(self, status=0, signal=0, core=False):
         super().__init__(status, signal)
         self.status, self.signal, self.core = status, signal, core
+
+
+class ThreadExit(Exception):
+    """exit(2) of one thread while others live on."""
 
 
 class Process:
@@ -61,11 +105,17 @@ class Process:
 
 
 class Thread:
-    def __init__(self, proc):
+    """A guest thread.  Each runs on a host thread of its own, so a blocking host call
+    blocks only it; with Unicorn they take turns on the process's one instance.  Thread
+    ids are host thread ids, so host futexes (PI ones included) see the guest's own."""
+
+    def __init__(self, proc, vcpu=None, tid=None):
         self.proc = proc
         self.kernel = proc.kernel
-        self.tid = proc.pid
-        self.vcpu = proc.engine.new_vcpu()
+        self.tid = proc.pid if tid is None else tid
+        self.vcpu = vcpu if vcpu is not None else proc.engine.new_vcpu()
+        self.host_ident = threading.get_ident()
+        self.in_host_call = False
         self.sigmask = 0
         self.pending = []               # thread-directed signals (SigInfo)
         self.altstack = S.AltStack()
@@ -95,6 +145,25 @@ class Thread:
         queue.append(info)
         for hook in QUEUE_HOOKS:
             hook(self)
+        if process_wide:
+            for th in self.proc.threads:
+                if not th.sigmask & S.bit(info.signo):
+                    th.notify()
+                    break
+        else:
+            self.notify()
+
+    def notify(self):
+        """Make the thread look at its pending signals soon: stop its guest code, or
+        cut short the host call it is blocked in."""
+        if self.host_ident == threading.get_ident():
+            return      # the caller itself: it looks before returning to guest code
+        self.vcpu.kick()
+        if self.in_host_call:
+            try:
+                host_signal.pthread_kill(self.host_ident, WAKE_SIGNAL)
+            except (ProcessLookupError, OSError):
+                pass
 
     def pending_mask(self):
         m = 0
@@ -178,12 +247,31 @@ class Thread:
 
     # -- the run loop ------------------------------------------------------------------------
     def run(self):
-        """Run until the process exits; raises ProcessExit."""
-        while True:
-            self.vcpu.run(self.on_event)
-            work, self.deferred = self.deferred, None
-            if work is not None:
-                work()
+        """Run until the process exits (raises ProcessExit) or this thread exits
+        (raises ThreadExit, after cleaning up)."""
+        try:
+            while True:
+                self.vcpu.run(self.on_event)
+                work, self.deferred = self.deferred, None
+                if work is not None:
+                    work()
+        except ThreadExit:
+            self.exit_thread()
+            raise
+
+    def exit_thread(self):
+        """What Linux does when a thread ends: robust futexes, clear_child_tid, gone."""
+        from . import futex
+        futex.release_robust_list(self)
+        if self.clear_child_tid:
+            try:
+                self.mem.write_u32(self.clear_child_tid, 0)
+                futex.wake(self, self.clear_child_tid, 1)
+            except Errno:
+                pass
+        if self in self.proc.threads:
+            self.proc.threads.remove(self)
+        self.vcpu.close()
 
     def defer(self, work):
         """Run `work` once the engine has stopped (execve replaces the engine's state,
@@ -214,7 +302,17 @@ class Thread:
 
     def on_syscall(self):
         args = self.vcpu.syscall_args()
-        nr = self._restart_nr = args[0]
+        nr = args[0]
+        if len(self.proc.threads) > 1:
+            entry = table.TABLE.get(nr)
+            if entry is not None and entry.blocking:
+                # It may block: leave the engine first, so other threads can run on it.
+                self.deferred = lambda: self.finish_syscall(nr, args)
+                return False
+        return self.finish_syscall(nr, args)
+
+    def finish_syscall(self, nr, args):
+        self._restart_nr = nr
         self.kernel.stats["syscalls"] += 1
         strace = self.kernel.options.strace
         if strace:

@@ -1,16 +1,19 @@
 """Process lifetime: exit, exit_group, execve (fork, clone and wait come with the process manager)."""
 
 import errno
+import threading
 
 from ..errors import Errno
-from ..proc.process import ProcessExit
+from ..proc.process import ProcessExit, ThreadExit, spawn_thread
 from ..proc import exec as pexec
 from .table import syscall, KEEP_REGS
 
 
 @syscall("exit", "int")
 def exit(t, status):
-    # The last (only) thread's exit ends the process.
+    # The last thread's exit ends the process.
+    if len(t.proc.threads) > 1:
+        raise ThreadExit()
     raise ProcessExit(status & 0xFF)
 
 
@@ -55,9 +58,8 @@ def execveat(t, dirfd, path, argv, envp, flags):
 
 # -- fork, vfork, clone, wait ------------------------------------------------------------
 # A guest process is a host process: fork is os.fork, and copy-on-write of guest memory
-# comes for free because guest memory is ordinary host memory.  Threads
-# (CLONE_THREAD) come with the process manager; until then clone() with CLONE_THREAD
-# fails with ENOSYS.
+# comes for free because guest memory is ordinary host memory.  A guest thread is a host
+# thread of the same process (proc/process.py: spawn_thread).
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x1000, 0x2000, 0x4000, 0x8000, 0x10000
@@ -78,10 +80,13 @@ def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
         proc.pid = t.tid = _os.getpid()
         proc.pending = []
         t.pending = []
+        proc.threads = [t]              # only the forking thread lives on in the child
+        t.host_ident = threading.get_ident()
+        t.kernel.main_thread = t
         t.kernel.close_log_in_child()
         t.kernel.host_signals.clear()
-        proc.engine.after_fork_in_child()
-        hostsig.install(t.kernel, t)
+        proc.engine.after_fork_in_child(t.vcpu)
+        hostsig.install(t.kernel, proc)
         for hook in proc.fork_child_hooks:
             hook()
         if vfork:
@@ -119,13 +124,20 @@ def vfork(t):
     return do_fork(t, CLONE_VFORK)
 
 
-@syscall("clone", "hex ptr ptr ptr ptr", support="partial", note="no CLONE_THREAD yet")
+@syscall("clone", "hex ptr ptr ptr ptr", support="partial",
+         note="CLONE_VM without CLONE_THREAD copies memory (as a fork)")
 def clone(t, flags, stack, parent_tid, child_tid, tls):
-    if flags & CLONE_THREAD:
-        t.kernel.log("clone: CLONE_THREAD (threads) not supported yet: ENOSYS")
-        raise Errno(errno.ENOSYS)
-    if flags & (CLONE_SIGHAND) and not flags & CLONE_VM:
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM or flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         raise Errno(errno.EINVAL)
+    if flags & CLONE_THREAD:
+        child = spawn_thread(t, stack, tls, bool(flags & CLONE_SETTLS))
+        if flags & CLONE_PARENT_SETTID:
+            t.mem.write_u32(parent_tid, child.tid)
+        if flags & CLONE_CHILD_SETTID:
+            t.mem.write_u32(child_tid, child.tid)
+        if flags & CLONE_CHILD_CLEARTID:
+            child.clear_child_tid = child_tid
+        return child.tid
     return do_fork(t, flags, stack, parent_tid, child_tid, tls)
 
 

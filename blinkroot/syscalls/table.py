@@ -43,8 +43,8 @@ class Syscall:
 TABLE = {}              # nr -> Syscall
 
 # Area modules, imported once to fill TABLE.
-AREAS = ("files", "fsmeta", "memory", "time", "identity", "signals", "process", "poll",
-         "net", "misc")
+AREAS = ("files", "fsmeta", "memory", "time", "identity", "signals", "process", "futex",
+         "poll", "net", "misc")
 _loaded = False
 
 
