@@ -4,6 +4,7 @@ One Kernel per host process (a host fork copies it, as it copies everything else
 
 import os
 import sys
+import threading
 import time
 
 
@@ -24,8 +25,29 @@ class Kernel:
         self._log_file = None
         self.stats = {"syscalls": 0, "faults": 0, "signals": 0, "execs": 0}
         self.started = time.monotonic()
-        self.host_signals = []      # host signal numbers seen by the watcher, not yet queued
+        self.host_signals = []      # host signal numbers not yet queued to the guest
+        self.signal_pipe = -1       # read end of the host's signal wakeup pipe (hostsig)
+        self.ignored_host_signals = ()
+        self.signal_lock = threading.Lock()
         self.main_thread = None     # the guest thread the main host thread runs
+
+    # -- host signals ----------------------------------------------------------------------
+    def drain_host_signals(self):
+        """Record the signals the host has delivered (their numbers wait in the wakeup
+        pipe); returns True if there were any.  Safe from any host thread."""
+        with self.signal_lock:
+            try:
+                data = os.read(self.signal_pipe, 256)
+            except (BlockingIOError, OSError):
+                return False
+            sigs = [s for s in data if s not in self.ignored_host_signals]
+            self.host_signals.extend(sigs)
+            return bool(sigs)
+
+    def take_host_signals(self):
+        with self.signal_lock:
+            sigs, self.host_signals = self.host_signals, []
+            return sigs
 
     # -- logging -------------------------------------------------------------------------
     def log(self, line):

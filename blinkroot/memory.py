@@ -329,6 +329,15 @@ class Memory:
             off += hi - lo
         self._code_written(va, len(data))
 
+    def host_ranges(self, va, length, writable):
+        """[(host address, length)] covering guest [va, va+length), checked like views."""
+        if length <= 0:
+            return []
+        self.check(va, length, PROT_WRITE if writable else PROT_READ)
+        if writable:
+            self._code_written(va, length)
+        return [(self.host(lo), hi - lo) for lo, hi in self._pieces(va, va + length)]
+
     def views(self, va, length, writable):
         """memoryviews over guest memory (zero-copy I/O), one per chunk piece."""
         if length <= 0:

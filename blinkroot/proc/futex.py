@@ -21,11 +21,17 @@ _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 
 
+def raw_futex(uaddr, op, val, arg4, uaddr2, val3):
+    """The host's futex(2) on host addresses (-1 and errno on failure); arg4 is a
+    timeout pointer or val2."""
+    return _syscall(ctypes.c_long(SYS_futex), ctypes.c_void_p(uaddr), ctypes.c_int(op),
+                    ctypes.c_int(val), ctypes.c_void_p(arg4), ctypes.c_void_p(uaddr2),
+                    ctypes.c_int(val3))
+
+
 def host_futex(uaddr, op, val, arg4, uaddr2, val3):
-    """The host's futex(2) on host addresses; arg4 is a timeout pointer or val2."""
-    ret = _syscall(ctypes.c_long(SYS_futex), ctypes.c_void_p(uaddr), ctypes.c_int(op),
-                   ctypes.c_int(val), ctypes.c_void_p(arg4), ctypes.c_void_p(uaddr2),
-                   ctypes.c_int(val3))
+    """raw_futex for the calls that do not block; errors raise."""
+    ret = raw_futex(uaddr, op, val, arg4, uaddr2, val3)
     if ret < 0:
         raise Errno(ctypes.get_errno())
     return ret

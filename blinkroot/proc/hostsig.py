@@ -1,12 +1,13 @@
 """Signals the host sends to blinkroot reach the guest.
 
 Python runs its signal handlers only in the main host thread and only between
-bytecodes, never while the engine computes.  So a C-level wakeup pipe is watched by a
-thread that kicks whichever vcpu is running; the Python-level handler records the signal
-for the guest and cuts short a blocking host call of the main host thread's guest
-thread (the guest's syscall returns EINTR or restarts, as the guest's handler asks)."""
+bytecodes, never while the engine computes.  So the C-level wakeup pipe tells which
+signals came: a watcher thread records them, kicks whichever vcpu is running and wakes
+threads blocked in host calls; a blocked call interrupted by the signal records them
+itself (syscalls/blocking.py), so nothing waits on the watcher."""
 
 import os
+import select
 import signal
 import threading
 
@@ -20,39 +21,37 @@ FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SI
 
 
 class Interrupted(Exception):
-    """A host signal arrived during a blocking host call made for the guest."""
+    """A libc call made for the guest returned EINTR (vfs/hostcall.py)."""
 
 
 def install(kernel, proc):
     """Set up forwarding in this host process (at start, and again in a fork child,
     which inherits neither the watcher thread nor a private wakeup pipe)."""
     r, w = os.pipe()
+    os.set_blocking(r, False)
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    kernel.signal_pipe = r
+    kernel.ignored_host_signals = (WAKE_SIGNAL,)
 
-    def on_signal(signum, _frame):
-        kernel.host_signals.append(signum)
-        t = kernel.main_thread
-        # Only a signal the guest will act on cuts a blocking call short, as on Linux.
-        if t is not None and t.interruptible and not proc.sigactions[signum].ignored(signum) \
-                and not t.sigmask & (1 << (signum - 1)):
-            t.interruptible = False
-            raise Interrupted()
-
+    # A handler must exist for the host not to apply the default action; its only job
+    # is to interrupt host calls (the wakeup pipe tells which signal came).
     for name in FORWARDED:
         sig = getattr(signal, name, None)
         if sig is not None:
-            signal.signal(sig, on_signal)
-    # Its only job is to make a host call return EINTR (see Thread.notify).
-    signal.signal(WAKE_SIGNAL, lambda _signum, _frame: None)
+            signal.signal(sig, _ignore)
+    signal.signal(WAKE_SIGNAL, _ignore)
 
     def watch():
         while True:
-            try:
-                if not os.read(r, 64):
-                    return
-            except OSError:
-                return
-            proc.engine.kick_running()
+            select.select([r], [], [])
+            if kernel.drain_host_signals():
+                proc.engine.kick_running()
+                for t in list(proc.threads):
+                    t.notify_host_call()
 
     threading.Thread(target=watch, name="blinkroot-signals", daemon=True).start()
+
+
+def _ignore(_signum, _frame):
+    pass

@@ -29,6 +29,28 @@ QUEUE_HOOKS = []
 WAKE_SIGNAL = host_signal.SIGRTMAX - 1
 
 
+def child_state(proc):
+    """The siginfo of a host SIGCHLD: peek at a child that changed state without reaping
+    it (the guest's wait4 will), so si_code, si_pid and si_status are the real ones; if
+    the guest has reaped it already, what its wait4 saw."""
+    try:
+        res = os.waitid(os.P_ALL, 0, os.WEXITED | os.WSTOPPED | os.WCONTINUED | os.WNOHANG
+                        | os.WNOWAIT)
+    except ChildProcessError:
+        res = None
+    if res is not None:
+        return S.SigInfo(S.SIGCHLD, res.si_code, pid=res.si_pid, uid=res.si_uid,
+                         status=res.si_status)
+    if proc.last_reaped is not None:
+        pid, status = proc.last_reaped
+        if os.WIFSIGNALED(status):
+            code, value = (3 if os.WCOREDUMP(status) else 2), os.WTERMSIG(status)
+        else:
+            code, value = 1, os.WEXITSTATUS(status)      # CLD_EXITED
+        return S.SigInfo(S.SIGCHLD, code, pid=pid, uid=os.getuid(), status=value)
+    return S.SigInfo(S.SIGCHLD, S.SI_KERNEL)
+
+
 def spawn_thread(t, stack, tls, settls):
     """clone(CLONE_THREAD): a new guest thread on a new host thread; returns it."""
     proc = t.proc
@@ -95,6 +117,7 @@ class Process:
         self.pending = []               # process-directed signals (SigInfo)
         self.itimer_real = None         # host ITIMER_REAL stands for the guest's
         self.vfork_done = None          # vfork child: pipe end whose closing frees the parent
+        self.last_reaped = None         # (pid, status) of the last child wait4 reaped
         # Per-process state owned by a syscall area (POSIX timers, ...) registers what a
         # fork child or an exec must do to it, so the process manager needs no list of them.
         self.fork_child_hooks = []
@@ -122,7 +145,6 @@ class Thread:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.saved_sigmask = None       # restored after a handler (sigsuspend, pselect)
-        self.interruptible = False      # inside a blocking host call a signal may cut short
         self.deferred = None            # work to do outside the engine (see defer)
         proc.threads.append(self)
 
@@ -159,7 +181,11 @@ class Thread:
         if self.host_ident == threading.get_ident():
             return      # the caller itself: it looks before returning to guest code
         self.vcpu.kick()
-        if self.in_host_call:
+        self.notify_host_call()
+
+    def notify_host_call(self):
+        """Cut short the host call this thread is blocked in, if any."""
+        if self.in_host_call and self.host_ident != threading.get_ident():
             try:
                 host_signal.pthread_kill(self.host_ident, WAKE_SIGNAL)
             except (ProcessLookupError, OSError):
@@ -192,10 +218,12 @@ class Thread:
 
     def collect_host_signals(self):
         """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm)."""
-        sigs = self.kernel.host_signals
-        while sigs:
-            sig = sigs.pop(0)
-            self.queue(S.SigInfo(sig, S.SI_KERNEL if sig == S.SIGALRM else S.SI_USER), True)
+        for sig in self.kernel.take_host_signals():
+            if sig == S.SIGCHLD:
+                info = child_state(self.proc)
+            else:
+                info = S.SigInfo(sig, S.SI_KERNEL if sig == S.SIGALRM else S.SI_USER)
+            self.queue(info, True)
 
     def deliver_signals(self, regs=None):
         """Run default actions or set up handler frames for every deliverable signal."""
@@ -242,8 +270,17 @@ class Thread:
         self.saved_sigmask = None
 
     def stop_self(self, sig):
-        """Default action of SIGSTOP & co: stop the host process like the guest would be."""
-        os.kill(os.getpid(), host_signal.SIGSTOP)
+        """Default action of SIGSTOP & co: stop the host process with that very signal,
+        so the parent's wait4 reports it (WSTOPSIG) as it would natively."""
+        if sig == S.SIGSTOP or threading.current_thread() is not threading.main_thread():
+            os.kill(os.getpid(), host_signal.SIGSTOP)
+            return
+        old = host_signal.signal(sig, host_signal.SIG_DFL)
+        try:
+            host_signal.pthread_sigmask(host_signal.SIG_UNBLOCK, [sig])
+            os.kill(os.getpid(), sig)       # stops here until SIGCONT
+        finally:
+            host_signal.signal(sig, old)
 
     # -- the run loop ------------------------------------------------------------------------
     def run(self):

@@ -1,27 +1,87 @@
-"""Blocking host calls made for the guest: a host signal cuts them short.
+"""Blocking host calls made for the guest.
 
-Inside ``with blocking(t):`` the thread lets the other guest threads of its process run,
-and a signal that blinkroot forwards to the guest raises
-hostsig.Interrupted out of the host call; the syscall then returns ERESTARTSYS, which
-the run loop turns into EINTR or a restart, as the guest's SA_RESTART asks."""
+A guest thread that blocks (read on a pipe, wait4, futex, poll, sleep) blocks in a libc
+call of its own host thread, with the process's CPU released (``blocking``) so the other
+guest threads run meanwhile.  The call is made through ctypes, which returns EINTR
+instead of retrying the way Python's os functions do; a host signal interrupts it:
 
+* a signal from outside (Ctrl-C, SIGCHLD, SIGALRM) interrupts whichever host thread the
+  host kernel picks, and is recorded from the wakeup pipe (Kernel.drain_host_signals);
+* a signal the guest sends to a blocked thread arrives as WAKE_SIGNAL (Thread.notify).
+
+If the guest will act on a pending signal, the call returns ``restart`` (ERESTARTSYS:
+the run loop turns it into EINTR or a restart, as SA_RESTART asks); other EINTRs are
+retried, since on Linux they would not have happened.
+"""
+
+import ctypes
+import errno
+import threading
 from contextlib import contextmanager
 
-from ..errors import Errno, ERESTARTSYS
+from ..errors import Errno, ERESTARTSYS, linux_errno
 from ..proc.hostsig import Interrupted
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.syscall.restype = ctypes.c_long
+_run_python_handlers = ctypes.pythonapi.PyErr_CheckSignals
+
+
+def record_host_signals(t):
+    if threading.current_thread() is threading.main_thread():
+        _run_python_handlers()      # e.g. POSIX timers queue their signals there
+    t.kernel.drain_host_signals()
+
+
+def signal_waiting(t):
+    """Has the guest thread a signal it will act on?  (Collects the host's first.)"""
+    record_host_signals(t)
+    t.collect_host_signals()
+    return t.has_deliverable()
 
 
 @contextmanager
 def blocking(t, restart=ERESTARTSYS):
-    if t.kernel.host_signals or t.has_deliverable():
+    """Around a blocking host call: the CPU is free for other threads meanwhile."""
+    if signal_waiting(t):
         raise Errno(restart)   # a signal is already waiting: don't start to block
-    t.interruptible = True
     t.in_host_call = True
     try:
-        with t.vcpu.released():     # other threads of the process run meanwhile
+        with t.vcpu.released():
             yield
     except Interrupted:
+        # EINTR from a vfs/hostcall call: restart; the run loop makes it EINTR if a
+        # handler runs, and a spurious restart is invisible to the guest.
         raise Errno(restart)
     finally:
-        t.interruptible = False
         t.in_host_call = False
+
+
+def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None):
+    """Call libc's blocking `fn(*args)` (returning -1 and errno on failure) for thread t.
+
+    `woken()` says whether an EINTR ends the call (default: a signal the guest will act
+    on is waiting)."""
+    woken = woken or (lambda: signal_waiting(t))
+    with blocking(t, restart):
+        while True:
+            ret = fn(*args)
+            if ret != -1:
+                # What woke us may have come with a signal (SIGCHLD with a child's exit):
+                # record it now, so it is delivered on the way back, as Linux does.
+                record_host_signals(t)
+                return ret
+            err = ctypes.get_errno()
+            if err != errno.EINTR:
+                raise Errno(linux_errno(err))
+            if woken():
+                raise Errno(restart)
+
+
+def iovec_array(ranges):
+    """A struct iovec[] over host ranges [(address, length), ...]."""
+    arr = (ctypes.c_uint64 * (2 * len(ranges)))()
+    for i, (addr, length) in enumerate(ranges):
+        arr[2 * i] = addr
+        arr[2 * i + 1] = length
+    return arr

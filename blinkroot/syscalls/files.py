@@ -11,7 +11,7 @@ from ..vfs import AT_FDCWD
 from ..vfs.files import File, O_CLOEXEC, O_ACCMODE
 from ..proc import signals as S
 from .table import syscall, s32, s64
-from .blocking import blocking
+from .blocking import blocking, host_call, iovec_array, LIBC
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
 O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o10000000, 0o20200000
@@ -136,12 +136,23 @@ def read(t, fd, buf, count):
         return f.read_into(t, buf, count)
     if not count:       # still the host's answer: a directory says EISDIR
         return len(os.read(f.host_fd, 0))
-    views = t.mem.views(buf, min(count, MAX_RW), writable=True)
     try:
-        with blocking(t):
-            return os.readv(f.host_fd, views)
-    except OSError as e:
+        return transfer(t, f, t.mem.host_ranges(buf, min(count, MAX_RW), writable=True), False)
+    except Errno as e:
         raise _read_error(f, e)
+
+
+def transfer(t, f, ranges, out):
+    """readv/writev on the host descriptor straight into or out of guest memory; it may
+    block (pipes, terminals, sockets), so it is a host call other threads run beside."""
+    iov = iovec_array(ranges)
+    fn = LIBC.writev if out else LIBC.readv
+    try:
+        return host_call(t, fn, f.host_fd, iov, len(ranges))
+    except Errno as e:
+        if out:
+            epipe(t, e)
+        raise
 
 
 def _read_error(f, e):
@@ -156,21 +167,16 @@ def write(t, fd, buf, count):
     f = _writable(t, fd)
     if not count:
         return 0
-    views = t.mem.views(buf, min(count, MAX_RW), writable=False)
-    try:
-        with blocking(t):
-            return os.writev(f.host_fd, views)
-    except OSError as e:
-        epipe(t, e)
-        raise
+    return transfer(t, f, t.mem.host_ranges(buf, min(count, MAX_RW), writable=False), True)
 
 
-def _iovecs(t, iov, iovcnt, writable):
+def _iovecs(t, iov, iovcnt, writable, ranges=False):
+    """The guest's iovec array as memoryviews (or host ranges) over guest memory."""
     n = s32(iovcnt)
     if n < 0 or n > IOV_MAX:
         raise Errno(errno.EINVAL)
     raw = t.mem.read(iov, 16 * n)
-    views, total = [], 0
+    out, total = [], 0
     for i in range(n):
         base = int.from_bytes(raw[16 * i:16 * i + 8], "little")
         length = int.from_bytes(raw[16 * i + 8:16 * i + 16], "little")
@@ -178,32 +184,22 @@ def _iovecs(t, iov, iovcnt, writable):
             raise Errno(errno.EINVAL)
         total += length
         if length:
-            views += t.mem.views(base, length, writable)
-    return views
+            out += (t.mem.host_ranges if ranges else t.mem.views)(base, length, writable)
+    return out
 
 
 @syscall("readv", "fd ptr int", blocking=True)
 def readv(t, fd, iov, iovcnt):
     f = _readable(t, fd)
-    views = _iovecs(t, iov, iovcnt, True)
-    if not views:
-        return 0
-    with blocking(t):
-        return os.readv(f.host_fd, views)
+    ranges = _iovecs(t, iov, iovcnt, True, ranges=True)
+    return transfer(t, f, ranges, False) if ranges else 0
 
 
 @syscall("writev", "fd ptr int", blocking=True)
 def writev(t, fd, iov, iovcnt):
     f = _writable(t, fd)
-    views = _iovecs(t, iov, iovcnt, False)
-    if not views:
-        return 0
-    try:
-        with blocking(t):
-            return os.writev(f.host_fd, views)
-    except OSError as e:
-        epipe(t, e)
-        raise
+    ranges = _iovecs(t, iov, iovcnt, False, ranges=True)
+    return transfer(t, f, ranges, True) if ranges else 0
 
 
 def _offset(off):
@@ -596,6 +592,5 @@ def ioctl(t, fd, request, arg):
 @syscall("flock", "fd int", blocking=True)
 def flock(t, fd, op):
     f = t.proc.fds.get(s32(fd))
-    with blocking(t):       # the host validates op and shares the lock with its processes
-        host_fcntl.flock(f.host_fd, s32(op))
-    return 0
+    # The host validates op and shares the lock with its processes.
+    return host_call(t, LIBC.flock, f.host_fd, s32(op))

@@ -3,10 +3,10 @@
 import ctypes
 import errno
 
-from ..errors import Errno, ERESTARTSYS
+from ..errors import Errno
 from ..proc import futex as F
 from .table import syscall
-from .blocking import blocking
+from .blocking import host_call
 
 _BLOCKING = {F.FUTEX_WAIT, F.FUTEX_WAIT_BITSET, F.FUTEX_LOCK_PI, F.FUTEX_LOCK_PI2,
              F.FUTEX_WAIT_REQUEUE_PI}
@@ -32,11 +32,5 @@ def futex(t, uaddr, op, val, utime, uaddr2, val3):
         arg4 = 0
     host2 = F.host_address(t, uaddr2) if cmd in _UADDR2 else 0
     if cmd in _BLOCKING:
-        with blocking(t):
-            try:
-                return F.host_futex(host, op, val, arg4, host2, val3)
-            except Errno as e:
-                if e.errno == errno.EINTR:
-                    raise Errno(ERESTARTSYS)   # a signal for the guest woke us
-                raise
+        return host_call(t, F.raw_futex, host, op, val, arg4, host2, val3)
     return F.host_futex(host, op, val, arg4, host2, val3)

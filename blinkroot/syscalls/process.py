@@ -1,6 +1,8 @@
 """Process lifetime: exit, exit_group, execve (fork, clone and wait come with the process manager)."""
 
+import ctypes
 import errno
+import os
 import threading
 
 from ..errors import Errno
@@ -148,34 +150,34 @@ def clone3(t, args, size):
 
 @syscall("wait4", "pid ptr flags ptr", blocking=True)
 def wait4(t, pid, status_ptr, options, rusage_ptr):
-    import os as _os
-    from .blocking import blocking
+    from .blocking import host_call, LIBC
     from .table import s32
     if options & ~(1 | 2 | 8 | 0x20000000 | 0x40000000 | 0x80000000):
         raise Errno(errno.EINVAL)
-    with blocking(t):
-        wpid, status, ru = _os.wait4(s32(pid), options & 0xFFFFFFFF)
+    status = ctypes.c_int(0)
+    rusage = ctypes.create_string_buffer(144)
+    # The host's wait4: guest processes are host processes, children of this one.
+    wpid = host_call(t, LIBC.wait4, s32(pid), ctypes.byref(status), options & 0xFFFFFFFF,
+                     rusage)
+    if wpid and not os.WIFSTOPPED(status.value) and not os.WIFCONTINUED(status.value):
+        t.proc.last_reaped = (wpid, status.value)
     if wpid and status_ptr:
-        t.mem.write_u32(status_ptr, status)
+        t.mem.write_u32(status_ptr, status.value)
     if wpid and rusage_ptr:
-        from .rusage import pack_rusage
-        t.mem.write(rusage_ptr, pack_rusage(ru))
+        t.mem.write(rusage_ptr, rusage.raw)
     return wpid
 
 
 @syscall("waitid", "int pid ptr flags ptr", blocking=True)
 def waitid(t, idtype, id_, info_ptr, options, rusage_ptr):
-    import os as _os
-    import struct
-    from .blocking import blocking
+    from .blocking import host_call, LIBC
     from .table import s32
-    with blocking(t):
-        res = _os.waitid(idtype, s32(id_), options & 0xFFFFFFFF)
+    info = ctypes.create_string_buffer(128)
+    rusage = ctypes.create_string_buffer(144)
+    host_call(t, LIBC.syscall, ctypes.c_long(247), ctypes.c_long(idtype),
+              ctypes.c_long(s32(id_)), info, ctypes.c_long(options & 0xFFFFFFFF), rusage)
     if info_ptr:
-        if res is None:
-            t.mem.write(info_ptr, bytes(128))
-        else:
-            body = struct.pack("<iii4xIIi", res.si_signo, 0, res.si_code, res.si_pid,
-                               res.si_uid, res.si_status)
-            t.mem.write(info_ptr, body.ljust(128, b"\0"))
+        t.mem.write(info_ptr, info.raw)
+    if rusage_ptr:
+        t.mem.write(rusage_ptr, rusage.raw)
     return 0

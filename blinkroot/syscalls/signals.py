@@ -1,14 +1,15 @@
 """Signal syscalls: dispositions, masks, sigreturn, altstacks, sending, waiting."""
 
+import ctypes
 import errno
 import os
-import select
 import struct
+import time
 
 from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
 from .table import syscall, s32, KEEP_REGS
-from .blocking import blocking
+from .blocking import host_call, signal_waiting, LIBC
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 
@@ -180,10 +181,24 @@ def rt_tgsigqueueinfo(t, tgid, tid, sig, info_ptr):
     return 0
 
 
-def _wait_for_signal(t, timeout=None):
-    """Sleep until a host signal arrives (the only way another party can signal us)."""
-    with blocking(t, restart=ERESTARTNOHAND):
-        select.select([], [], [], timeout)
+def _sleep_until_signal(t, timeout=None, wanted=0):
+    """Block until the guest thread has a signal to act on (or one of `wanted`, blocked
+    or not), or until `timeout` seconds.  Returns False on timeout."""
+    ts = None
+    if timeout is not None:
+        sec = max(0.0, timeout)
+        ts = ctypes.create_string_buffer(struct.pack("<qq", int(sec), int((sec % 1) * 1e9)))
+
+    def woken():
+        return signal_waiting(t) or bool(t.pending_mask() & wanted)
+    if woken():
+        return True
+    try:
+        # ppoll on nothing: sleeps until a host signal handler runs in this thread.
+        return host_call(t, LIBC.ppoll, None, 0, ts, None, restart=ERESTARTNOHAND,
+                         woken=woken) != 0
+    except Errno:
+        return True
 
 
 @syscall("rt_sigsuspend", "ptr size", blocking=True)
@@ -192,32 +207,21 @@ def rt_sigsuspend(t, mask_ptr, size):
     mask = t.mem.read_u64(mask_ptr)
     old = t.sigmask
     t.set_sigmask(mask)
-    t.collect_host_signals()
-    while not t.has_deliverable():
-        try:
-            _wait_for_signal(t)
-        except Errno:
-            pass
-        t.collect_host_signals()
+    while not signal_waiting(t):
+        _sleep_until_signal(t)
     t.saved_sigmask = old       # the handler's frame restores the old mask
     raise Errno(errno.EINTR)
 
 
 @syscall("pause", blocking=True)
 def pause(t):
-    t.collect_host_signals()
-    while not t.has_deliverable():
-        try:
-            _wait_for_signal(t)
-        except Errno:
-            pass
-        t.collect_host_signals()
+    while not signal_waiting(t):
+        _sleep_until_signal(t)
     raise Errno(errno.EINTR)
 
 
 @syscall("rt_sigtimedwait", "ptr ptr ptr size", blocking=True)
 def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
-    import time
     _sigset_size(size)
     wanted = t.mem.read_u64(set_ptr) & ~S.UNBLOCKABLE
     deadline = None
@@ -227,7 +231,7 @@ def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
             raise Errno(errno.EINVAL)
         deadline = time.monotonic() + sec + nsec / 1e9
     while True:
-        t.collect_host_signals()
+        signal_waiting(t)
         info = t.take_signal(allowed=wanted)
         if info is not None:
             if info_ptr:
@@ -238,7 +242,4 @@ def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise Errno(errno.EAGAIN)
-        try:
-            _wait_for_signal(t, remaining)
-        except Errno:
-            pass
+        _sleep_until_signal(t, remaining, wanted)

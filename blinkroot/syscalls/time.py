@@ -19,9 +19,9 @@ import time as host_time
 
 from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
-from ..proc.hostsig import Interrupted
-from .blocking import blocking
-from .identity import host_libc, host_call, has_cap, ON_LINUX
+from .blocking import host_call, LIBC
+from .identity import host_libc, has_cap, ON_LINUX
+from .identity import host_call as libc_call
 from .table import syscall, s32
 
 NS = 1_000_000_000
@@ -155,6 +155,8 @@ def times(t, ptr):
     return round(tm.elapsed * 100)
 
 
+SYS_clock_nanosleep = 230
+
 # -- sleeping -----------------------------------------------------------------------------------
 
 def sleep_until(t, clock, deadline):
@@ -162,16 +164,17 @@ def sleep_until(t, clock, deadline):
     when a signal with a guest handler arrived (the caller returns EINTR).  Signals the guest
     blocks or ignores do not end the sleep; default actions (terminate, stop) are taken here,
     after which a stopped sleep goes on, as Linux's restart_block would."""
+    ts = ctypes.create_string_buffer(struct.pack("<qq", deadline // NS, deadline % NS))
     while True:
         try:
-            with blocking(t, restart=ERESTARTNOHAND):
-                while True:
-                    left = deadline - host_time.clock_gettime_ns(clock)
-                    if left <= 0:
-                        return True
-                    host_time.sleep(left / NS)
-        except Errno:
-            t.collect_host_signals()
+            # The host's clock_nanosleep(TIMER_ABSTIME); EINTR when a signal comes.
+            host_call(t, LIBC.syscall, ctypes.c_long(SYS_clock_nanosleep), ctypes.c_long(clock),
+                      ctypes.c_long(TIMER_ABSTIME), ts, ctypes.c_void_p(None),
+                      restart=ERESTARTNOHAND)
+            return True
+        except Errno as e:
+            if e.errno != ERESTARTNOHAND:
+                raise
             if not t.has_deliverable():
                 continue
             if _handler_pending(t):
@@ -243,7 +246,7 @@ def _host_setitimer(which, raw):
     if ON_LINUX:        # struct itimerval is the guest's: the host kernel checks it
         old = ctypes.create_string_buffer(32)
         new = ctypes.create_string_buffer(raw, 32) if raw is not None else None
-        host_call(host_libc().setitimer, ctypes.c_int(which), new, old)
+        libc_call(host_libc().setitimer, ctypes.c_int(which), new, old)
         return old.raw
     interval, value = (read_tv(raw, 0), read_tv(raw, 16)) if raw is not None else (0, 0)
     if which not in _HOST_ITIMER:
@@ -256,7 +259,7 @@ def getitimer(t, which, ptr):
     which = s32(which)
     if ON_LINUX:
         cur = ctypes.create_string_buffer(32)
-        host_call(host_libc().getitimer, ctypes.c_int(which), cur)
+        libc_call(host_libc().getitimer, ctypes.c_int(which), cur)
         raw = cur.raw
     elif which in _HOST_ITIMER:
         raw = _itimerval(host_signal.getitimer(_HOST_ITIMER[which]))
@@ -312,7 +315,9 @@ class _Timers:
         self.host_id = ctypes.c_void_p()
         sev = struct.pack("<Qii48x", 0, HOST_TIMER_SIG, SIGEV_SIGNAL)
         host_signal.signal(HOST_TIMER_SIG, self._on_host_signal)
-        host_call(libc.timer_create, ctypes.c_int(host_time.CLOCK_MONOTONIC),
+        # Its number in the wakeup pipe is not a signal for the guest.
+        thread.kernel.ignored_host_signals += (HOST_TIMER_SIG,)
+        libc_call(libc.timer_create, ctypes.c_int(host_time.CLOCK_MONOTONIC),
                   ctypes.create_string_buffer(sev, 64), ctypes.byref(self.host_id))
         self._settime = libc.timer_settime
 
@@ -320,11 +325,7 @@ class _Timers:
         if self.busy:
             self.missed = True
             return
-        if self.expire():
-            th = self.thread
-            if th.interruptible:
-                th.interruptible = False
-                raise Interrupted()
+        self.expire()       # queueing the signals wakes a thread blocked in a host call
 
     def expire(self):
         """Queue the signals of every due timer; rearm the host timer.  True if any queued."""
@@ -358,7 +359,7 @@ class _Timers:
                 left = max(tm.deadline - host_time.clock_gettime_ns(tm.host), 1)
                 soonest = left if soonest is None else min(soonest, left)
         spec = struct.pack("<4q", 0, 0, *divmod(soonest or 0, NS))
-        host_call(self._settime, self.host_id, ctypes.c_int(0),
+        libc_call(self._settime, self.host_id, ctypes.c_int(0),
                   ctypes.create_string_buffer(spec, 32), None)
 
     def __enter__(self):
@@ -511,7 +512,7 @@ def _adjtimex(t, clock, ptr):
     if clock != CLOCK_REALTIME:
         raise Errno(errno.EOPNOTSUPP if clock >= 0 and clock in _HOST_CLOCK else errno.EINVAL)
     buf = ctypes.create_string_buffer(b"\0" * TIMEX_SIZE, TIMEX_SIZE)
-    state = host_call(host_libc().adjtimex, buf)
+    state = libc_call(host_libc().adjtimex, buf)
     t.mem.write(ptr, buf.raw)
     return state
 
