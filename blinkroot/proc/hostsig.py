@@ -6,6 +6,7 @@ signals came: a watcher thread records them, kicks whichever vcpu is running and
 threads blocked in host calls; a blocked call interrupted by the signal records them
 itself (syscalls/blocking.py), so nothing waits on the watcher."""
 
+import ctypes
 import os
 import select
 import signal
@@ -40,7 +41,11 @@ def install(kernel, proc):
         sig = getattr(signal, name, None)
         if sig is not None:
             signal.signal(sig, _ignore)
+            _installed[sig] = _sigaction(sig)
     signal.signal(WAKE_SIGNAL, _ignore)
+    for sig, act in enumerate(proc.sigactions):
+        if sig in _installed and act.handler == 1:      # inherited SIG_IGN
+            mirror_ignore(sig, True)
 
     def watch():
         while True:
@@ -55,3 +60,27 @@ def install(kernel, proc):
 
 def _ignore(_signum, _frame):
     pass
+
+
+# The host's own disposition follows the guest's SIG_IGN: the host kernel consults it
+# (a background process's tcsetpgrp raises SIGTTOU unless it is ignored; an ignored
+# SIGINT does not interrupt anything), and fork children inherit it.  libc's sigaction,
+# since Python's signal module works from the main thread only.
+_libc = ctypes.CDLL(None, use_errno=True)
+_SIGACTION_SIZE = 152          # glibc's struct sigaction on x86-64
+_installed = {}                # signal -> the raw struct sigaction of blinkroot's handler
+
+
+def _sigaction(sig, new=None):
+    old = ctypes.create_string_buffer(_SIGACTION_SIZE)
+    _libc.sigaction(sig, new, old)
+    return old.raw
+
+
+def mirror_ignore(sig, ignored):
+    if sig not in _installed:
+        return
+    if ignored:
+        _sigaction(sig, ctypes.create_string_buffer(b"\x01" + bytes(_SIGACTION_SIZE - 1)))
+    else:
+        _sigaction(sig, ctypes.create_string_buffer(_installed[sig], _SIGACTION_SIZE))

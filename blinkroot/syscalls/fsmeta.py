@@ -345,8 +345,10 @@ def readlinkat(t, dirfd, path, buf, size):
     # host's readlinkat does that; anything else is ENOENT)
     if not p and s32(dirfd) == AT_FDCWD:
         raise Errno(errno.ENOENT)       # the cwd is a directory, never a symlink
-    dir_fd, host = _at(t, dirfd, p, follow=False, empty=True)
-    target = os.readlink(host, dir_fd=_py(dir_fd))
+    target = t.kernel.vfs.magic_link(t.proc, s32(dirfd), p)
+    if target is None:
+        dir_fd, host = _at(t, dirfd, p, follow=False, empty=True)
+        target = os.readlink(host, dir_fd=_py(dir_fd))
     target = target[:s32(size)]             # truncated, and never NUL-terminated
     t.mem.write(buf, target)
     return len(target)

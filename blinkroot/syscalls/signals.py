@@ -8,6 +8,7 @@ import time
 
 from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
+from ..proc import hostsig
 from .table import syscall, s32, KEEP_REGS
 from .blocking import host_call, signal_waiting, LIBC
 
@@ -37,7 +38,10 @@ def rt_sigaction(t, sig, act, oldact, size):
         t.mem.write(oldact, proc.sigactions[sig].pack())
     if new is not None:
         new.mask &= ~S.UNBLOCKABLE
+        was_ignored = proc.sigactions[sig].handler == S.SIG_IGN
         proc.sigactions[sig] = new
+        if was_ignored != (new.handler == S.SIG_IGN):
+            hostsig.mirror_ignore(sig, new.handler == S.SIG_IGN)
         if new.ignored(sig):
             # Setting a signal to be ignored discards what is pending of it.
             for queue in [proc.pending] + [th.pending for th in proc.threads]:

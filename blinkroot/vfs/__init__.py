@@ -7,6 +7,7 @@ The mount table, procfs, devfs, tmpfs and overlays build on this one walk (VFS i
 
 import errno
 import os
+import re
 import stat
 
 from ..errors import Errno
@@ -78,6 +79,31 @@ class Vfs:
             return host_path[len(root):]
         return host_path
 
+    # -- /proc/self links ------------------------------------------------------------------
+    # Until procfs, the links of the caller's own /proc entry that programs rely on (busybox
+    # re-executes /proc/self/exe; glibc reads it at start-up) answer with the guest's view:
+    # the host's would name blinkroot's interpreter and host paths.
+    _MAGIC = re.compile(rb"/proc/(self|thread-self|\d+)(?:/task/\d+)?/(exe|cwd|root|fd/\d+)")
+
+    def magic_link(self, proc, dirfd, path):
+        """Target of /proc/self/{exe,cwd,root,fd/N} as the guest sees it, else None."""
+        if not path.startswith(b"/proc/"):
+            return None
+        m = self._MAGIC.fullmatch(path.rstrip(b"/"))
+        if m is None or m.group(1) not in (b"self", b"thread-self", str(proc.pid).encode()):
+            return None
+        what = m.group(2)
+        if what == b"exe":
+            return proc.exe
+        if what == b"cwd":
+            return proc.cwd
+        if what == b"root":
+            return b"/"
+        f = proc.fds.files.get(int(what[3:]))
+        if f is None:
+            raise Errno(errno.ENOENT)
+        return f.path or None
+
     # -- the syscalls' entry point -------------------------------------------------------
     def lookup(self, proc, dirfd, path, follow=True):
         """(host dir_fd or None, host path) for a guest (dirfd, path) pair.
@@ -88,6 +114,10 @@ class Vfs:
             raise Errno(errno.ENOENT)
         if len(path) >= PATH_MAX:
             raise Errno(errno.ENAMETOOLONG)
+        if follow:
+            target = self.magic_link(proc, dirfd, path)
+            if target is not None and target.startswith(b"/"):
+                return self.lookup(proc, AT_FDCWD, target, follow)
         if self.identity:
             if path.startswith(b"/") or dirfd == AT_FDCWD:
                 return None, path
