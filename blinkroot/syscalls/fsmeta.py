@@ -600,3 +600,102 @@ def fstatfs(t, fd, buf):
     host_result(_libc.fstatfs(t.proc.fds.get(s32(fd)).host_fd, out))
     t.mem.write(buf, out.raw)
     return 0
+
+
+# -- extended attributes -------------------------------------------------------------------
+# Passed to the host file through libc: values are bytes, and the host's answers (ENODATA,
+# EOPNOTSUPP, ERANGE with the needed size on a short buffer) are Linux's.
+
+XATTR_SIZE_MAX = 65536
+
+
+def _xattr_target(t, path, follow):
+    """A host path for a guest path (libc's *xattr take paths, not dirfds)."""
+    return t.kernel.vfs.host_path(t.proc, AT_FDCWD, _path(t, path), follow=follow)
+
+
+def _xattr_out(t, ret, buf, size, data):
+    if ret < 0:
+        raise Errno(ctypes.get_errno())
+    if size:
+        t.mem.write(buf, data.raw[:ret])
+    return ret
+
+
+def _getxattr(t, fn, target, name, buf, size):
+    size = min(size, XATTR_SIZE_MAX)
+    data = ctypes.create_string_buffer(max(size, 1))
+    return _xattr_out(t, fn(target, _path(t, name), data if size else None, size), buf, size,
+                      data)
+
+
+def _listxattr(t, fn, target, buf, size):
+    size = min(size, XATTR_SIZE_MAX)
+    data = ctypes.create_string_buffer(max(size, 1))
+    return _xattr_out(t, fn(target, data if size else None, size), buf, size, data)
+
+
+def _setxattr(t, fn, target, name, value, size, flags):
+    if size > XATTR_SIZE_MAX:
+        raise Errno(errno.E2BIG)
+    return host_result(fn(target, _path(t, name), t.mem.read(value, size), size, s32(flags)))
+
+
+@syscall("getxattr", "path str ptr size")
+def getxattr(t, path, name, buf, size):
+    return _getxattr(t, _libc.getxattr, _xattr_target(t, path, True), name, buf, size)
+
+
+@syscall("lgetxattr", "path str ptr size")
+def lgetxattr(t, path, name, buf, size):
+    return _getxattr(t, _libc.lgetxattr, _xattr_target(t, path, False), name, buf, size)
+
+
+@syscall("fgetxattr", "fd str ptr size")
+def fgetxattr(t, fd, name, buf, size):
+    return _getxattr(t, _libc.fgetxattr, t.proc.fds.get(s32(fd)).host_fd, name, buf, size)
+
+
+@syscall("listxattr", "path ptr size")
+def listxattr(t, path, buf, size):
+    return _listxattr(t, _libc.listxattr, _xattr_target(t, path, True), buf, size)
+
+
+@syscall("llistxattr", "path ptr size")
+def llistxattr(t, path, buf, size):
+    return _listxattr(t, _libc.llistxattr, _xattr_target(t, path, False), buf, size)
+
+
+@syscall("flistxattr", "fd ptr size")
+def flistxattr(t, fd, buf, size):
+    return _listxattr(t, _libc.flistxattr, t.proc.fds.get(s32(fd)).host_fd, buf, size)
+
+
+@syscall("setxattr", "path str ptr size flags")
+def setxattr(t, path, name, value, size, flags):
+    return _setxattr(t, _libc.setxattr, _xattr_target(t, path, True), name, value, size, flags)
+
+
+@syscall("lsetxattr", "path str ptr size flags")
+def lsetxattr(t, path, name, value, size, flags):
+    return _setxattr(t, _libc.lsetxattr, _xattr_target(t, path, False), name, value, size, flags)
+
+
+@syscall("fsetxattr", "fd str ptr size flags")
+def fsetxattr(t, fd, name, value, size, flags):
+    return _setxattr(t, _libc.fsetxattr, t.proc.fds.get(s32(fd)).host_fd, name, value, size, flags)
+
+
+@syscall("removexattr", "path str")
+def removexattr(t, path, name):
+    return host_result(_libc.removexattr(_xattr_target(t, path, True), _path(t, name)))
+
+
+@syscall("lremovexattr", "path str")
+def lremovexattr(t, path, name):
+    return host_result(_libc.lremovexattr(_xattr_target(t, path, False), _path(t, name)))
+
+
+@syscall("fremovexattr", "fd str")
+def fremovexattr(t, fd, name):
+    return host_result(_libc.fremovexattr(t.proc.fds.get(s32(fd)).host_fd, _path(t, name)))
