@@ -14,11 +14,11 @@ import fcntl
 import os
 import struct
 
-from ..errors import Errno
+from ..errors import Errno, ERESTARTSYS, linux_errno
 from ..vfs import AT_FDCWD
 from ..vfs.files import File, O_RDWR
-from ..vfs.hostcall import call, address
-from .blocking import blocking
+from ..vfs.hostcall import call, address, libc, PollFd
+from .blocking import host_call, signal_waiting
 from .files import _iovecs, epipe
 from .table import syscall, s32
 
@@ -28,7 +28,8 @@ SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_TYPE_MASK = 0o4000, 0o2000000, 0xF
 O_NONBLOCK = 0o4000
 SOL_SOCKET, SCM_RIGHTS = 1, 1
 SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_CBPF, SO_ATTACH_REUSEPORT_EBPF = 26, 50, 51, 52
-SO_PEERPIDFD = 77
+SO_ERROR, SO_PEERPIDFD = 4, 77
+POLLOUT = 0x4
 MSG_NOSIGNAL, MSG_WAITFORONE, MSG_DONTWAIT, MSG_OOB = 0x4000, 0x10000, 0x40, 0x1
 MSG_CTRUNC, MSG_CMSG_CLOEXEC = 0x8, 0x40000000
 UIO_MAXIOV = 1024
@@ -169,8 +170,23 @@ def bind(t, fd, addr, length):
 @syscall("connect", "fd ptr int", blocking=True)
 def connect(t, fd, addr, length):
     f = _sock(t, fd)
-    with _addr_in(t, addr, length) as raw, blocking(t):
-        call("connect", f.host_fd, raw, len(raw))
+    with _addr_in(t, addr, length) as raw:
+        try:
+            host_call(t, libc.connect, f.host_fd, raw, len(raw), woken=lambda: True)
+            return 0
+        except Errno as e:
+            blocking_socket = not f.flags & O_NONBLOCK
+            if not (e.errno == errno.EALREADY and blocking_socket or
+                    e.errno == ERESTARTSYS and not signal_waiting(t)):
+                raise
+    # The host's wait ended early (a signal the guest does not act on) or this is the
+    # restart of one: the attempt goes on, and a blocking connect waits for its outcome.
+    pfd = PollFd(f.host_fd, POLLOUT, 0)
+    host_call(t, libc.poll, ctypes.byref(pfd), 1, -1)
+    err, size = ctypes.c_int(0), ctypes.c_uint32(4)
+    call("getsockopt", f.host_fd, SOL_SOCKET, SO_ERROR, ctypes.byref(err), ctypes.byref(size))
+    if err.value:
+        raise Errno(linux_errno(err.value))
     return 0
 
 
@@ -187,9 +203,8 @@ def accept4(t, fd, addr, len_ptr, flags):
     f = _sock(t, fd)
     name = ctypes.create_string_buffer(SOCKADDR_MAX)
     namelen = ctypes.c_uint32(SOCKADDR_MAX)
-    with blocking(t):
-        host = call("accept4", f.host_fd, name, ctypes.byref(namelen),
-                    SOCK_CLOEXEC | (flags & SOCK_NONBLOCK))
+    host = host_call(t, libc.accept4, f.host_fd, name, ctypes.byref(namelen),
+                     SOCK_CLOEXEC | (flags & SOCK_NONBLOCK))
     try:
         if addr:
             _addr_out(t, _guest_addr(t, name.raw[:namelen.value]), addr, len_ptr)
@@ -246,9 +261,8 @@ def _host_send(t, f, views, name, control, flags):
                   ctypes.addressof(iov), len(views),
                   _ptr(ctl), len(control), 0)
     try:
-        with blocking(t):
-            return call("sendmsg", f.host_fd, ctypes.byref(hdr), flags)
-    except OSError as e:
+        return host_call(t, libc.sendmsg, f.host_fd, ctypes.byref(hdr), flags)
+    except Errno as e:
         if not flags & MSG_NOSIGNAL:
             epipe(t, e)
         raise
@@ -262,8 +276,7 @@ def _host_recv(t, f, views, want_name, ctl_size, flags):
     hdr = _MsgHdr(_ptr(namebuf), SOCKADDR_MAX if want_name else 0,
                   ctypes.addressof(iov), len(views),
                   _ptr(ctl), ctl_size, 0)
-    with blocking(t):
-        n = call("recvmsg", f.host_fd, ctypes.byref(hdr), flags | MSG_CMSG_CLOEXEC)
+    n = host_call(t, libc.recvmsg, f.host_fd, ctypes.byref(hdr), flags | MSG_CMSG_CLOEXEC)
     name = namebuf.raw[:hdr.namelen] if want_name else b""
     control = ctl.raw[:hdr.controllen] if ctl_size else b""
     # The host saw MSG_CMSG_CLOEXEC always; Linux echoes it only if the caller gave it.
@@ -383,7 +396,7 @@ def sendmmsg(t, fd, vec, vlen, flags):
         entry = vec + i * MMSGHDR_SIZE
         try:
             n = _sendmsg(t, f, entry, s32(flags))
-        except (Errno, OSError):
+        except Errno:
             if sent:
                 break
             raise
@@ -408,7 +421,7 @@ def recvmmsg(t, fd, vec, vlen, flags, ts_ptr):
         entry = vec + i * MMSGHDR_SIZE
         try:
             n = _recvmsg(t, f, entry, flags | (MSG_DONTWAIT if got and flags & MSG_WAITFORONE else 0))
-        except (Errno, OSError):
+        except Errno:
             if got:
                 break
             raise

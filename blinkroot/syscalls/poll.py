@@ -2,7 +2,7 @@
 
 Guest descriptors are host descriptors (or kernel-side files that keep a host descriptor
 readable when they are: signalfd), so every wait is one host poll or epoll_wait over the
-host descriptors, inside blocking() so that a host signal cuts it short.  Like Linux,
+host descriptors, through blocking.host_call so that a signal cuts it short.  Like Linux,
 these calls are never restarted after a handler ran (ERESTARTNOHAND), and the ones
 that take a timeout write back the time left.
 """
@@ -11,7 +11,6 @@ import ctypes
 import errno
 import math
 import os
-import select
 import struct
 import time
 
@@ -20,9 +19,9 @@ from ..proc import process
 from ..proc import signals as S
 from ..vfs import signalfd
 from ..vfs.files import File, O_RDWR, O_CLOEXEC
-from ..vfs.hostcall import call
+from ..vfs.hostcall import call, check, libc, PollFd
 from .table import syscall, s32
-from .blocking import blocking
+from .blocking import host_call
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND = 0x40, 0x80, 0x100, 0x200
@@ -70,21 +69,19 @@ def _ms(deadline):
     return max(0, math.ceil((deadline - time.monotonic()) * 1000))
 
 
-def wait_ready(t, probe, deadline):
-    """Run probe(timeout_ms) -> count until something is ready, the deadline passes
-    (None: never; 0: just look) or a signal arrives (ERESTARTNOHAND)."""
+def wait_ready(t, probe, ready, deadline):
+    """Until ready() (a count) says something is, the deadline passes (None: never;
+    0: just look) or a signal the guest acts on arrives (ERESTARTNOHAND).  probe(ms) is
+    one libc wait (poll, epoll_wait) that leaves what ready() counts."""
     signalfd.refresh_all(t)
-    n = probe(0)
-    if n or deadline == 0:
-        return n
-    t.collect_host_signals()
-    if t.has_deliverable():
-        raise Errno(ERESTARTNOHAND)
-    with blocking(t, restart=ERESTARTNOHAND):
-        while True:
-            n = probe(_ms(deadline))
-            if n or (deadline is not None and time.monotonic() >= deadline):
-                return n
+    check(probe(0))
+    n = ready()
+    while not n and deadline != 0:
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0
+        host_call(t, lambda: probe(_ms(deadline)), restart=ERESTARTNOHAND)
+        n = ready()
+    return n
 
 
 def with_sigmask(t, mask_ptr, size, fn):
@@ -110,50 +107,47 @@ def with_sigmask(t, mask_ptr, size, fn):
 
 
 # -- poll --------------------------------------------------------------------------------
-def _host_poll(pairs):
-    """A probe over (host fd, events) pairs: returns host fd -> revents."""
-    poller = select.poll()
-    want = {}
-    for hfd, ev in pairs:
-        want[hfd] = want.get(hfd, 0) | ev
-    for hfd, ev in want.items():
-        poller.register(hfd, ev)
-    return lambda ms: dict(poller.poll(ms)) if want else {}
+def _pollfds(pairs):
+    """A host struct pollfd[] over (host fd, events) pairs, and its libc poll probe."""
+    arr = (PollFd * max(1, len(pairs)))(*pairs)
+    return arr, lambda ms: libc.poll(arr, len(pairs), ms)
 
 
 def _do_poll(t, fds_ptr, nfds, deadline):
     if nfds > t.proc.fds.limit:
         raise Errno(errno.EINVAL)
-    entries = list(struct.iter_unpack("<ihh", t.mem.read(fds_ptr, 8 * nfds))) if nfds else []
-    targets = []                # per entry: host fd, None (ignored) or "nval"/"default"
+    entries = list(struct.iter_unpack("<ihH", t.mem.read(fds_ptr, 8 * nfds))) if nfds else []
+    pairs, slots = [], []       # slot per entry: index in pairs, or None / "nval" / "default"
     for fd, events, _ in entries:
+        f = t.proc.fds.files.get(fd) if fd >= 0 else None
         if fd < 0:
-            targets.append(None)
-            continue
-        f = t.proc.fds.files.get(fd)
-        targets.append("nval" if f is None else f.host_fd if f.host_fd >= 0 else "default")
-    host = _host_poll((h, e & 0xFFFF) for h, (_, e, _) in zip(targets, entries)
-                      if isinstance(h, int))
+            slots.append(None)
+        elif f is None:
+            slots.append("nval")
+        elif f.host_fd < 0:
+            slots.append("default")
+        else:
+            slots.append(len(pairs))
+            pairs.append((f.host_fd, events, 0))
+    arr, probe = _pollfds(pairs)
     revents = [0] * len(entries)
 
-    def probe(ms):
-        got = host(ms)
-        for i, (h, (_, events, _)) in enumerate(zip(targets, entries)):
-            if h is None:
+    def ready():
+        for i, ((_, events, _), slot) in enumerate(zip(entries, slots)):
+            if slot is None:
                 revents[i] = 0
-            elif h == "nval":
+            elif slot == "nval":
                 revents[i] = POLLNVAL
             else:
-                mask = DEFAULT_POLLMASK if h == "default" else got.get(h, 0)
-                revents[i] = mask & ((events & 0xFFFF) | POLLERR | POLLHUP | POLLNVAL)
+                mask = DEFAULT_POLLMASK if slot == "default" else arr[slot].revents & 0xFFFF
+                revents[i] = mask & (events | POLLERR | POLLHUP | POLLNVAL)
         return sum(1 for r in revents if r)
 
     try:
-        return wait_ready(t, probe, deadline)
+        return wait_ready(t, probe, ready, deadline)
     finally:
-        out = b"".join(struct.pack("<ihH", fd, ev, r & 0xFFFF)
-                       for (fd, ev, _), r in zip(entries, revents))
-        t.mem.write(fds_ptr, out)
+        t.mem.write(fds_ptr, b"".join(struct.pack("<ihH", fd, ev, r)
+                                      for (fd, ev, _), r in zip(entries, revents)))
 
 
 @syscall("poll", "ptr uint int", blocking=True)
@@ -205,21 +199,25 @@ def _do_select(t, n, ptrs, deadline):
                 wanted[fd] = wanted.get(fd, 0) | events
             bits >>= 1
             fd += 1
-    hosts = {fd: files[fd].host_fd for fd in wanted}
-    host = _host_poll((h, wanted[fd]) for fd, h in hosts.items() if h >= 0)
+    hosts = [(fd, files[fd].host_fd) for fd in sorted(wanted)]
+    arr, probe = _pollfds([(h, wanted[fd], 0) for fd, h in hosts if h >= 0])
     result = [0, 0, 0]
 
-    def probe(ms):
-        got = host(ms)
+    def ready():
         result[:] = [0, 0, 0]
-        for fd, h in hosts.items():
-            mask = got.get(h, 0) if h >= 0 else DEFAULT_POLLMASK
-            for kind, ready in enumerate((POLLIN_SET, POLLOUT_SET, POLLEX_SET)):
-                if sets[kind] >> fd & 1 and mask & ready:
+        slot = 0
+        for fd, h in hosts:
+            if h >= 0:
+                mask = arr[slot].revents & 0xFFFF
+                slot += 1
+            else:
+                mask = DEFAULT_POLLMASK
+            for kind, ready_set in enumerate((POLLIN_SET, POLLOUT_SET, POLLEX_SET)):
+                if sets[kind] >> fd & 1 and mask & ready_set:
                     result[kind] |= 1 << fd
         return sum(bin(r).count("1") for r in result)
 
-    count = wait_ready(t, probe, deadline)
+    count = wait_ready(t, probe, ready, deadline)
     for p, r in zip(ptrs, result):
         if p:
             t.mem.write(p, r.to_bytes(nbytes, "little"))
@@ -372,11 +370,13 @@ def _epoll_wait(t, epfd, events_ptr, maxevents, deadline):
     t.mem.check(events_ptr, maxevents * EVENT_SIZE, 2)
     ep = t.proc.fds.get(s32(epfd))
     buf = ctypes.create_string_buffer(maxevents * EVENT_SIZE)
+    got = [0]
 
     def probe(ms):
-        return call("epoll_wait", ep.host_fd, buf, maxevents, ms)
+        got[0] = libc.epoll_wait(ep.host_fd, buf, maxevents, ms)
+        return got[0]
 
-    n = wait_ready(t, probe, deadline)
+    n = wait_ready(t, probe, lambda: max(0, got[0]), deadline)
     t.mem.write(events_ptr, buf.raw[:n * EVENT_SIZE])
     return n
 

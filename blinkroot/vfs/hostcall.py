@@ -2,9 +2,8 @@
 byte-exact (raw sockaddrs, msghdrs with ancillary data, socket options, timerfds, epoll
 event data): the guest's bytes go to the host kernel as they are.
 
-A host call cut short by a signal (EINTR) raises hostsig.Interrupted, as Python's own
-calls do through the signal handler; use these only inside ``with blocking(t):`` when
-they may block.
+``call`` is for calls that do not block; blocking ones go through
+syscalls/blocking.host_call(t, libc.NAME, ...), which handles EINTR.
 """
 
 import ctypes
@@ -36,6 +35,7 @@ _SIGS = {
     "epoll_create1": (_c.c_int,),
     "epoll_ctl": (_c.c_int, _c.c_int, _c.c_int, _c.c_void_p),
     "epoll_wait": (_c.c_int, _c.c_void_p, _c.c_int, _c.c_int),
+    "poll": (_c.c_void_p, _c.c_ulong, _c.c_int),
 }
 for _name, _args in _SIGS.items():
     _fn = getattr(libc, _name)
@@ -43,12 +43,15 @@ for _name, _args in _SIGS.items():
     _fn.restype = _c.c_ssize_t if _name in ("sendmsg", "recvmsg") else _c.c_int
 
 
+class PollFd(ctypes.Structure):
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+
+
 def check(r):
     """A libc result, or OSError with the host's errno (translated by the dispatcher)."""
     if r < 0:
         err = ctypes.get_errno()
-        if err == 4:        # EINTR: let the Python-level handler record the signal first
-            ctypes.pythonapi.PyErr_CheckSignals()
+        if err == 4:        # EINTR: blocking() turns it into a restart
             raise Interrupted()
         raise OSError(err, os.strerror(err))
     return r

@@ -7,14 +7,15 @@ host descriptors) see it readable exactly then.  The kernel keeps it current: wh
 signal is queued (proc.process.QUEUE_HOOKS) and before every readiness wait.
 """
 
+import ctypes
 import errno
 import os
-import select
 import struct
 import weakref
 
 from ..errors import Errno
 from .files import File, O_RDWR
+from .hostcall import libc, PollFd
 
 O_NONBLOCK = 0o4000
 SSI_SIZE = 128
@@ -44,7 +45,7 @@ class SignalFd(File):
 
     def read_into(self, t, buf, count):
         """read(2): as many signalfd_siginfo records as fit, blocking for the first."""
-        from ..syscalls.blocking import blocking
+        from ..syscalls.blocking import host_call
         if count < SSI_SIZE:
             raise Errno(errno.EINVAL)
         out = []
@@ -60,8 +61,10 @@ class SignalFd(File):
                 break
             if self.flags & O_NONBLOCK:
                 raise Errno(errno.EAGAIN)
-            with blocking(t):       # a host signal, or another thread's, ends the wait
-                select.select([self.host_fd], [], [])
+            # Queued signals make the pipe readable; one the guest acts on ends the wait.
+            self.refresh(t)
+            pfd = PollFd(self.host_fd, 1, 0)
+            host_call(t, libc.poll, ctypes.byref(pfd), 1, -1)
         t.mem.write(buf, b"".join(out))
         return len(out) * SSI_SIZE
 
