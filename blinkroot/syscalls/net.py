@@ -419,8 +419,9 @@ def recvmmsg(t, fd, vec, vlen, flags, ts_ptr):
     got = 0
     for i in range(min(vlen & 0xFFFFFFFF, UIO_MAXIOV)):
         entry = vec + i * MMSGHDR_SIZE
+        more = MSG_DONTWAIT if got and flags & MSG_WAITFORONE else 0
         try:
-            n = _recvmsg(t, f, entry, flags | (MSG_DONTWAIT if got and flags & MSG_WAITFORONE else 0))
+            n = _recvmsg(t, f, entry, flags | more)
         except Errno:
             if got:
                 break

@@ -301,7 +301,11 @@ def timerfd_gettime(t, fd, cur_ptr):
 
 
 # -- signalfd ----------------------------------------------------------------------------
-@syscall("signalfd4", "fd ptr size flags")
+SIGNALFD_GAPS = ("readable while a signal of the mask is pending for the reading thread or "
+                 "its process; a fork child shares its parent's readiness pipe")
+
+
+@syscall("signalfd4", "fd ptr size flags", support="partial", note=SIGNALFD_GAPS)
 def signalfd4(t, fd, mask_ptr, size, flags):
     if size != 8:
         raise Errno(errno.EINVAL)
@@ -321,7 +325,7 @@ def signalfd4(t, fd, mask_ptr, size, flags):
     return _install(t, f, flags)
 
 
-@syscall("signalfd", "fd ptr size")
+@syscall("signalfd", "fd ptr size", support="partial", note=SIGNALFD_GAPS)
 def signalfd_(t, fd, mask_ptr, size):
     return signalfd4(t, fd, mask_ptr, size, 0)
 
