@@ -558,14 +558,8 @@ class UnicornEngine(E.Engine):
             _uc_emu_stop(self.uc._uch)
 
     def _deliver_syscall(self, event):
-        self.in_syscall = True
-        try:
-            if not self.handler(event):
-                self.stop_event = event
-                _uc_emu_stop(self.uc._uch)
-        except BaseException as exc:  # re-raised by run() after emu_start returns
-            self.exception = exc
-            _uc_emu_stop(self.uc._uch)
+        self.in_syscall = True      # see UnicornVcpu._rip_bias
+        self._deliver(event)
         self.in_syscall = False
 
     def _install_hooks(self):
