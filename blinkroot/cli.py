@@ -94,6 +94,8 @@ def command(log_stderr, log_path, strace, stats, argv0, root, no_jit, no_linear,
 
 
 def main():
+    from .run import note_inherited_fds
+    note_inherited_fds()
     try:
         command.main(prog_name="blinkroot")
     except SystemExit:

@@ -39,6 +39,41 @@ def find_program(vfs, proc, program):
     return None
 
 
+INHERITED_FDS = []      # host descriptors open when blinkroot started: the guest's
+
+
+def note_inherited_fds():
+    """Called first thing: every descriptor blinkroot inherited is the guest's too (a
+    shell's `3<file`, make's jobserver pipe), at the same number."""
+    import fcntl
+    try:
+        names = os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")
+    except OSError:
+        names = ["0", "1", "2"]
+    fds = []
+    for fd in sorted(int(n) for n in names if n.isdigit()):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)      # the listing's own descriptor is closed now
+            fds.append(fd)
+        except OSError:
+            pass
+    INHERITED_FDS[:] = fds
+
+
+def give_inherited_fds(proc):
+    import fcntl
+    for fd in INHERITED_FDS or (0, 1, 2):
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            cloexec = bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+        except OSError:
+            continue
+        proc.fds.install(File(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3), flags, b""),
+                         cloexec=cloexec, at=fd)
+        if fd > 2:
+            os.close(fd)        # the guest's copy is all that stays open
+
+
 def run_program(opts, program, argv):
     from .cpu import create_engine
     from .proc.process import Process, Thread, ProcessExit, ThreadExit
@@ -68,12 +103,7 @@ def run_program(opts, program, argv):
     except Errno as e:
         _say(program, e.args[1] if len(e.args) > 1 else os.strerror(e.errno))
         return EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_EXEC
-    for fd in (0, 1, 2):
-        try:
-            flags = __import__("fcntl").fcntl(fd, __import__("fcntl").F_GETFL)
-        except OSError:
-            continue
-        proc.fds.install(File(os.dup(fd), flags, b""), at=fd)
+    give_inherited_fds(proc)
     pexec.commit(thread, plan, envp)
     kernel.main_thread = thread
     hostsig.install(kernel, proc)
