@@ -12,7 +12,9 @@ PROGRAM is found as blink finds it: an absolute path, a relative path
 containing a slash, or a name searched in $PATH (inside ROOT with -C).
 Exit status: the guest's; 127 if PROGRAM is missing; 126 if it cannot be
 executed. A guest killed by a signal kills blinkroot with that signal.
-Environment: BLINK_LOG_FILENAME (log path when -L is not given)."""
+Environment: BLINK_LOG_FILENAME (log path when -L is not given).
+`blinkroot suite --help`: run LTP and libc-test natively and emulated
+(a guest program named `suite` runs as ./suite or by its full path)."""
 
 
 def _version_text():
@@ -94,6 +96,11 @@ def command(log_stderr, log_path, strace, stats, argv0, root, no_jit, no_linear,
 
 
 def main():
+    # `blinkroot suite ...` runs the conformance suites (blinkroot/suite); a
+    # guest program named `suite` is still run as ./suite or by its full path
+    if len(sys.argv) > 1 and sys.argv[1] == "suite":
+        from .suite.cli import main as suite_main
+        return suite_main(sys.argv[2:])
     from .run import note_inherited_fds
     note_inherited_fds()
     try:
