@@ -45,6 +45,7 @@ _libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 _MAP_FAILED = ctypes.c_void_p(-1).value
 _HOST_NORESERVE = getattr(_mmap, "MAP_NORESERVE", 0x4000)
 _HOST_FIXED = 0x10
+_F_GET_SEALS, _F_SEAL_WRITE, _F_SEAL_FUTURE_WRITE = 1034, 0x8, 0x10
 
 
 def _x86_prot(prot):
@@ -68,24 +69,43 @@ def host_mmap(addr, length, prot, flags, fd=-1, offset=0):
     return p
 
 
+def host_fd_writable(fd):
+    """Can a MAP_SHARED mapping of host descriptor fd be writable?  Not if it is open
+    read-only, nor if it is a memfd sealed against writing (Linux clears VM_MAYWRITE)."""
+    import fcntl
+    try:
+        if (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE) == os.O_RDONLY:
+            return False
+    except OSError:
+        return False
+    try:
+        return not fcntl.fcntl(fd, _F_GET_SEALS) & (_F_SEAL_WRITE | _F_SEAL_FUTURE_WRITE)
+    except OSError:
+        return True             # not a memfd: no seals
+
+
 class Vma:
     """One guest mapping: [start, end), prot, flags, and what is behind it (for /proc/maps)."""
     __slots__ = ("start", "end", "prot", "flags", "name", "offset", "dev", "ino",
-                 "backed_end", "host_fd")
+                 "backed_end", "host_fd", "attached", "maywrite")
 
     def __init__(self, start, end, prot, flags, name="", offset=0, dev=0, ino=0,
-                 backed_end=None, host_fd=-1):
+                 backed_end=None, host_fd=-1, attached=False, maywrite=True):
         self.start, self.end, self.prot, self.flags = start, end, prot, flags
         self.name, self.offset, self.dev, self.ino = name, offset, dev, ino
         # File mappings past the end of the file have no pages: touching them is SIGBUS.
         self.backed_end = end if backed_end is None else backed_end
         self.host_fd = host_fd
+        # Host memory mapped by the host kernel itself (a SysV segment's shmat), not by
+        # Memory.map; read-only attachments can never become writable (VM_MAYWRITE).
+        self.attached, self.maywrite = attached, maywrite
 
     def split(self, at):
         """Cut at `at`; self keeps the low part, the high part is returned."""
         hi = Vma(at, self.end, self.prot, self.flags, self.name,
                  self.offset + (at - self.start) if self.ino or self.name else 0,
-                 self.dev, self.ino, max(at, self.backed_end), self.host_fd)
+                 self.dev, self.ino, max(at, self.backed_end), self.host_fd,
+                 self.attached, self.maywrite)
         self.end = at
         self.backed_end = min(self.backed_end, at)
         return hi
@@ -118,6 +138,18 @@ class Memory:
     def host(self, va):
         """Host address of guest address va (whose chunk must exist)."""
         return self.windows[va >> CHUNK_SHIFT] + (va & (CHUNK - 1))
+
+    def host_window(self, start, length):
+        """Host address of guest [start, start+length), creating its window: for host
+        memory the host kernel places itself (shmat).  The range must be inside one
+        window, since neighbouring windows are not neighbours on the host."""
+        if not self.one_window(start, length):
+            raise Errno(errno.EINVAL)
+        return self._window(start >> CHUNK_SHIFT) + (start & (CHUNK - 1))
+
+    @staticmethod
+    def one_window(start, length):
+        return length > 0 and start >> CHUNK_SHIFT == (start + length - 1) >> CHUNK_SHIFT
 
     @staticmethod
     def _pieces(start, end):
@@ -169,6 +201,7 @@ class Memory:
         """Linux merges neighbouring VMAs that differ in nothing but their range."""
         return (a.end == b.start and a.prot == b.prot and a.flags == b.flags
                 and a.name == b.name and a.host_fd < 0 and b.host_fd < 0 and not a.ino
+                and not a.attached and not b.attached
                 and not b.ino and a.backed_end == a.end and b.backed_end == b.end)
 
     def _merge(self, i):
@@ -186,13 +219,13 @@ class Memory:
         i = bisect.bisect_left(self.starts, end) - 1
         return i < 0 or self.vmas[i].end <= start
 
-    def find_free(self, length, hint=0):
-        """Top-down placement below mmap_top, as Linux's default allocator does."""
+    def find_free(self, length, hint=0, top=None):
+        """Top-down placement below mmap_top (or `top`), as Linux's default allocator does."""
         if hint:
             hint = page_down(hint)
             if hint >= MMAP_MIN and hint + length <= TASK_SIZE and self.is_free(hint, hint + length):
                 return hint
-        top = self.mmap_top
+        top = self.mmap_top if top is None else top
         for v in reversed(self.vmas):
             if v.start >= top:
                 continue
@@ -234,6 +267,17 @@ class Memory:
         self._insert(vma)
         return start
 
+    def map_attached(self, start, length, prot, name, ino, maywrite):
+        """Register host memory the host kernel has just mapped at host_window(start) (a
+        SysV segment) as the guest's [start, start+length), which must be unmapped.
+        unmap() puts the reservation back over it, which detaches it on the host too."""
+        if not self.is_free(start, start + length):
+            raise Errno(errno.EINVAL)
+        self._insert(Vma(start, start + length, prot, MAP_SHARED, name, 0, 0, ino,
+                         attached=True, maywrite=maywrite))
+        self.aspace.map(start, length, prot, self.host_window(start, length))
+        return start
+
     def unmap(self, start, length):
         end = start + length
         i, j = self._range(start, end)
@@ -259,7 +303,8 @@ class Memory:
         if va < end:
             raise Errno(errno.ENOMEM)
         for v in self.vmas[i:j]:
-            if v.shared and prot & PROT_WRITE and v.host_fd >= 0 and not self._host_writable(v):
+            if prot & PROT_WRITE and (not v.maywrite or v.shared and v.host_fd >= 0
+                                      and not self._host_writable(v)):
                 raise Errno(errno.EACCES)
         for v in self.vmas[i:j]:
             v.prot = prot
@@ -271,11 +316,7 @@ class Memory:
                 self._merge(k)
 
     def _host_writable(self, v):
-        try:
-            import fcntl
-            return (fcntl.fcntl(v.host_fd, fcntl.F_GETFL) & os.O_ACCMODE) != os.O_RDONLY
-        except OSError:
-            return False
+        return host_fd_writable(v.host_fd)
 
     # -- kernel access to guest memory (copy_from_user / copy_to_user) ----------------
     def check(self, va, length, need):

@@ -7,7 +7,7 @@ import stat
 from ..errors import Errno
 from ..memory import (PAGE, TASK_SIZE, MMAP_MIN, MAP_SHARED, MAP_PRIVATE, MAP_FIXED,
                       MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_SHARED_VALIDATE, page_up,
-                      page_down)
+                      page_down, host_fd_writable)
 from ..cpu.engine import PROT_READ, PROT_WRITE, PROT_EXEC
 from ..vfs.files import O_ACCMODE, O_RDONLY, O_WRONLY
 from .table import syscall, s32
@@ -88,6 +88,8 @@ def mmap(t, addr, length, prot, flags, fd, offset):
     shared = bool(flags & MAP_SHARED)
     if shared and prot & PROT_WRITE and acc == O_RDONLY:
         raise Errno(errno.EACCES)
+    if shared and prot & PROT_WRITE and not host_fd_writable(f.host_fd):
+        raise Errno(errno.EPERM)        # a memfd sealed against writing
     if stat.S_ISCHR(st.st_mode):
         # /dev/zero & co: an anonymous mapping is what Linux gives.
         start = _placement(mem, addr, length, flags)
@@ -96,7 +98,7 @@ def mmap(t, addr, length, prot, flags, fd, offset):
     return mem.map(start, length, prot, flags, host_fd=f.host_fd, offset=offset,
                    name=f.path.decode("utf-8", "surrogateescape"), dev=st.st_dev,
                    ino=st.st_ino, file_size=st.st_size,
-                   host_writable=not shared or acc != O_RDONLY)
+                   host_writable=not shared or host_fd_writable(f.host_fd))
 
 
 @syscall("munmap", "ptr size")
@@ -133,6 +135,9 @@ def mremap(t, old, old_len, new_len, flags, new_addr):
         if new_len < old_len:
             mem.unmap(old + new_len, old_len - new_len)
         return old
+    if v.attached:
+        t.kernel.log("mremap: moving or growing a SysV shared memory attachment is not supported: EINVAL")
+        raise Errno(errno.EINVAL)
     if not flags & MREMAP_FIXED and v.end >= old + old_len and mem.is_free(old + old_len, old + new_len) \
             and old + new_len <= TASK_SIZE and not v.host_fd >= 0:
         mem.map(old + old_len, new_len - old_len, v.prot, v.flags, name=v.name)
