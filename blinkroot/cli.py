@@ -70,13 +70,14 @@ def _print_version(ctx, _param, value):
 @click.option("-Z", "stats", is_flag=True, help="Print statistics to standard error at exit.")
 @click.option("-0", "argv0", is_flag=True, help="Take argv[0] from the command line: PROGRAM ARGV0 ARG...")
 @click.option("-C", "root", metavar="ROOT", help="Run in a chroot'd environment: ROOT is the guest's /.")
+@click.option("--overlay", "overlay", metavar="DIR", help="Writable upper directory over the root (Linux overlayfs): ROOT itself is never modified.")
 @click.option("-j", "no_jit", is_flag=True, help="Accepted for blink compatibility; the Unicorn engine always JITs.")
 @click.option("-m", "no_linear", is_flag=True, help="Accepted for blink compatibility; guest memory is always checked.")
 @click.option("--syscalls", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_syscalls, help="List every x86-64 syscall and its support.")
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(log_stderr, log_path, strace, stats, argv0, root, no_jit, no_linear, program, args):
+def command(log_stderr, log_path, strace, stats, argv0, root, overlay, no_jit, no_linear, program, args):
     """Run an x86-64 Linux PROGRAM, emulated."""
     from .kernel import Options
     from .run import run_program
@@ -86,6 +87,7 @@ def command(log_stderr, log_path, strace, stats, argv0, root, no_jit, no_linear,
     opts.strace = strace
     opts.stats = stats
     opts.root = root
+    opts.overlay = overlay
     if argv0:
         if not args:
             raise click.UsageError("-0 needs PROGRAM ARGV0 [ARG...]")

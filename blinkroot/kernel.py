@@ -15,6 +15,7 @@ class Options:
         self.log_stderr = False     # -e
         self.stats = False          # -Z
         self.root = None            # -C ROOT
+        self.overlay = None         # --overlay DIR: writable upper layer over the root
         self.engine = "unicorn"
 
 

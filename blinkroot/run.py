@@ -74,6 +74,22 @@ def give_inherited_fds(proc):
             os.close(fd)        # the guest's copy is all that stays open
 
 
+def choose_root(opts):
+    """blink's rules: -C wins; then BLINK_PREFIX; then BLINK_OVERLAYS (a colon list, an
+    empty entry meaning the host's /; one non-empty entry is a plain root)."""
+    if opts.root:
+        return opts.root, None
+    if os.environ.get("BLINK_PREFIX"):
+        return os.environ["BLINK_PREFIX"], None
+    spec = os.environ.get("BLINK_OVERLAYS")
+    if spec is not None:
+        layers = [p or "/" for p in spec.split(":")]
+        if len(layers) == 1:
+            return layers[0], None
+        return "/", layers
+    return "/", None
+
+
 def run_program(opts, program, argv):
     from .cpu import create_engine
     from .proc.process import Process, Thread, ProcessExit, ThreadExit
@@ -81,16 +97,21 @@ def run_program(opts, program, argv):
     from .syscalls import table
 
     program_b = os.fsencode(program)
+    root, overlays = choose_root(opts)
     try:
-        vfs = Vfs(opts.root or os.environ.get("BLINK_PREFIX") or "/")
+        vfs = Vfs(root, overlays=overlays, upper=getattr(opts, "overlay", None))
     except Errno:
-        _say(opts.root, "root directory not found")
+        _say(root, "root directory not found")
         return EXIT_NOT_FOUND
     kernel = Kernel(opts, vfs)
-    if not vfs.identity:
+    if not vfs.identity and vfs.root:
         os.chdir(vfs.root)          # the guest starts in its /, as chroot(8) leaves it
     table.load_areas()
     proc = Process(kernel, create_engine(opts.engine))
+    vfs.session.proc = proc
+    proc.argv = [program_b]
+    vfs.session.publish(proc)
+    proc.fork_child_hooks.append(lambda: vfs.session.publish(proc))
     thread = Thread(proc)
     path = find_program(vfs, proc, program_b)
     if path is None:
@@ -122,6 +143,10 @@ def finish(proc, status, sig=0):
     """End this host process as the guest process ended (from any host thread)."""
     from .proc import futex
     kernel = proc.kernel
+    try:
+        kernel.vfs.session.close()
+    except Exception:
+        pass
     for t in list(proc.threads):
         futex.release_robust_list(t)    # robust mutexes shared with other processes
     if kernel.options.stats:

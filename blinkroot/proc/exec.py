@@ -110,7 +110,11 @@ def commit(thread, plan, envp):
     thread.vcpu = proc.engine.new_vcpu()
     thread.vcpu.activate()
     mem = proc.mem = Memory(aspace)
-    name = kernel.vfs.host_path(proc, -100, path).decode("utf-8", "surrogateescape")
+    try:        # /proc/self/exe and the maps speak the guest's canonical path
+        guest_exe = kernel.vfs.resolve(proc, -100, path).guest
+    except Errno:
+        guest_exe = path
+    name = guest_exe.decode("utf-8", "surrogateescape")
     regs = Regs()
     try:
         if kind == "flat":
@@ -128,8 +132,12 @@ def commit(thread, plan, envp):
             at_base = 0
             if interp is not None:
                 ifd, ist, ielf, ipath = interp
-                ibase, _ = L.load_elf(mem, ielf, ifd, ist, kernel.vfs.host_path(
-                    proc, -100, ipath.encode()).decode("utf-8", "surrogateescape"), is_interp=True)
+                try:
+                    iname = kernel.vfs.resolve(proc, -100, ipath.encode()).guest
+                except Errno:
+                    iname = ipath.encode()
+                ibase, _ = L.load_elf(mem, ielf, ifd, ist, iname.decode(
+                    "utf-8", "surrogateescape"), is_interp=True)
                 os.close(ifd)
                 at_base = ibase
                 start = ibase + ielf.entry
@@ -164,9 +172,11 @@ def commit(thread, plan, envp):
     if proc.vfork_done is not None:
         os.close(proc.vfork_done)       # the vfork parent may run again
         proc.vfork_done = None
-    proc.exe = path if path.startswith(b"/") else proc.cwd.rstrip(b"/") + b"/" + path
+    proc.exe = guest_exe
     proc.argv = argv
+    proc.envp = list(envp)
     proc.comm = os.path.basename(path)[:15]
+    kernel.vfs.session.publish(proc)
     kernel.stats["execs"] += 1
 
 

@@ -111,6 +111,8 @@ class Process:
         self.sigactions = [S.SigAction() for _ in range(S.NSIG + 1)]
         self.exe = b""                  # guest path of the executable
         self.argv = []
+        self.envp = []
+        self.cwd_stack = None           # the cwd's walked stack (vfs/walk.py), or None
         self.comm = b""
         self.rlimits = {}               # resource -> (soft, hard) overrides of the host's
         self.threads = []

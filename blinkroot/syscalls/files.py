@@ -49,21 +49,16 @@ def epipe(t, e):
         t.queue(S.SigInfo(S.SIGPIPE, S.SI_USER, pid=t.proc.pid, uid=os.getuid()))
 
 
-def do_open(t, dirfd, path, flags, mode):
+def do_open(t, dirfd, path, flags, mode, resolve=0):
+    """open's path walk is the VFS's; the node's filesystem opens it (a host file, or
+    generated contents); the host sees only the final host path, never a guest one."""
     proc = t.proc
-    follow = not flags & O_NOFOLLOW
-    dir_fd, host = proc.kernel.vfs.lookup(proc, dirfd, path, follow=follow)
-    hflags = host_oflags(flags)
-    if not proc.kernel.vfs.identity:
-        hflags &= ~os.O_NOFOLLOW if follow else ~0
-    fd = os.open(host, hflags, mode & 0o7777 & ~0 if flags & O_CREAT else 0o777, dir_fd=dir_fd)
-    guest_path = path if path.startswith(b"/") else _join(proc, dirfd, path)
-    return proc.fds.install(File(fd, flags, guest_path), cloexec=bool(flags & O_CLOEXEC))
-
-
-def _join(proc, dirfd, path):
-    base = proc.cwd if dirfd == AT_FDCWD else proc.fds.get(dirfd).path
-    return base.rstrip(b"/") + b"/" + path
+    vfs = proc.kernel.vfs
+    follow = not flags & O_NOFOLLOW and not (flags & O_CREAT and flags & O_EXCL)
+    node = vfs.resolve(proc, dirfd, path, follow, resolve)
+    f = vfs.open(proc, node, flags, mode & 0o7777 if flags & O_CREAT else 0,
+                 host_oflags(flags))
+    return proc.fds.install(f, cloexec=bool(flags & O_CLOEXEC))
 
 
 @syscall("openat", "fd path oflags mode")
@@ -89,11 +84,14 @@ def openat2(t, dirfd, path, how, size):
     flags = int.from_bytes(raw[0:8], "little")
     mode = int.from_bytes(raw[8:16], "little")
     resolve = int.from_bytes(raw[16:24], "little")
-    if resolve & ~0x1F or (mode and not flags & (O_CREAT | O_TMPFILE)):
+    if size > 24 and any(t.mem.read(how + 24, size - 24)):
+        raise Errno(errno.E2BIG)
+    if resolve & ~0x1F or (mode and not flags & (O_CREAT | O_TMPFILE)) or mode & ~0o7777 \
+            or flags >> 32:
         raise Errno(errno.EINVAL)
-    if resolve & 0x04:           # RESOLVE_NO_SYMLINKS
-        flags |= O_NOFOLLOW
-    return do_open(t, s32(dirfd), t.mem.read_cstr(path), flags, mode)
+    if resolve & 0x18 == 0x18:     # RESOLVE_BENEATH | RESOLVE_IN_ROOT
+        raise Errno(errno.EINVAL)
+    return do_open(t, s32(dirfd), t.mem.read_cstr(path), flags, mode, resolve)
 
 
 @syscall("close", "fd")
@@ -261,6 +259,8 @@ def lseek(t, fd, offset, whence):
     f = t.proc.fds.get(s32(fd))
     if whence > 4:
         raise Errno(errno.EINVAL)
+    if hasattr(f, "seek"):          # generated directories keep their own position
+        return f.seek(s64(offset), whence)
     return os.lseek(f.host_fd, s64(offset), whence)
 
 
@@ -380,7 +380,8 @@ def truncate(t, path, length):
     p = t.mem.read_cstr(path)
     if s64(length) < 0:
         raise Errno(errno.EINVAL)
-    _, host = t.kernel.vfs.lookup(t.proc, AT_FDCWD, p)
+    from ..vfs.fs import WRITE
+    _, host = t.kernel.vfs.lookup(t.proc, AT_FDCWD, p, intent=WRITE)
     os.truncate(host, s64(length))
     return 0
 

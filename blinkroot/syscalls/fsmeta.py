@@ -15,8 +15,12 @@ import struct
 
 from ..errors import Errno
 from ..vfs import AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
+from ..vfs.fs import READ, WRITE, CREATE, DELETE, MagicLink
 from .table import syscall, s32, s64
 from .files import host_result, LIBC as _libc
+from ..vfs.fs import Filesystem as _Filesystem
+
+_base_fix_stat = _Filesystem.fix_stat
 
 AT_NO_AUTOMOUNT = 0x800
 AT_EACCESS = 0x200
@@ -31,18 +35,32 @@ def _path(t, ptr):
     return t.mem.read_cstr(ptr)
 
 
-def _at(t, dirfd, path, follow=True, empty=False):
-    """(host dirfd or AT_FDCWD, host path) for a guest *at pair.
+def _node(t, dirfd, path, follow=True):
+    """The walked node of a guest *at pair (vfs/walk.py)."""
+    return t.kernel.vfs.resolve(t.proc, s32(dirfd), path, follow)
+
+
+def _at(t, dirfd, path, follow=True, empty=False, intent=READ):
+    """(host dirfd or AT_FDCWD, host path) for a guest *at pair, through the walk.
 
     ``empty`` (AT_EMPTY_PATH with an empty path) names dirfd's own file: the host path
     is then b"" and the caller uses the host descriptor (AT_FDCWD: the cwd's path)."""
     dirfd = s32(dirfd)
+    vfs = t.kernel.vfs
     if not path and empty:
         if dirfd == AT_FDCWD:           # the working directory itself
-            return AT_FDCWD, t.kernel.vfs.lookup(t.proc, AT_FDCWD, t.proc.cwd, follow)[1]
-        return t.proc.fds.get(dirfd).host_fd, b""
-    dir_fd, host = t.kernel.vfs.lookup(t.proc, dirfd, path, follow=follow)
-    return (AT_FDCWD if dir_fd is None else dir_fd), host
+            return AT_FDCWD, vfs.host_of(vfs.resolve_fd(t.proc, AT_FDCWD), intent)
+        f = t.proc.fds.get(dirfd)
+        if intent != READ and f.node is not None and f.node.st is not None \
+                and f.node.mount.ro:
+            raise Errno(errno.EROFS)
+        return f.host_fd, b""
+    return AT_FDCWD, vfs.host_of(vfs.resolve(t.proc, dirfd, path, follow), intent)
+
+
+def _not_mountpoint(node):
+    if len(node.stack) > 1 and node.stack[-1][1] is not node.stack[-2][1]:
+        raise Errno(errno.EBUSY)
 
 
 def _py(dir_fd):
@@ -73,14 +91,25 @@ def pack_stat(st):
                        *ts(st.st_ctime_ns), 0, 0, 0)
 
 
+def fstat_file(f):
+    """fstat of an open file: generated files answer themselves; others the host, with
+    the st_dev of the filesystem they were opened on."""
+    if f.fake_stat is not None:
+        return f.fake_stat
+    st = os.fstat(f.host_fd)
+    return f.node.fs.fix_stat(st) if f.node is not None else st
+
+
 def _stat_at(t, dirfd, path, flags):
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
     follow = not flags & AT_SYMLINK_NOFOLLOW
-    dir_fd, host = _at(t, dirfd, path, follow, flags & AT_EMPTY_PATH)
-    if not host:
-        return os.stat(dir_fd)
-    return os.stat(host, dir_fd=_py(dir_fd), follow_symlinks=follow)
+    vfs = t.kernel.vfs
+    if not path and flags & AT_EMPTY_PATH:
+        if s32(dirfd) == AT_FDCWD:
+            return vfs.stat(vfs.resolve_fd(t.proc, AT_FDCWD))
+        return fstat_file(t.proc.fds.get(s32(dirfd)))
+    return vfs.stat(_node(t, dirfd, path, follow))      # the walk has stat'ed it
 
 
 def _put_stat(t, buf, st):
@@ -107,7 +136,7 @@ def lstat(t, path, buf):
 
 @syscall("fstat", "fd ptr")
 def fstat(t, fd, buf):
-    return _put_stat(t, buf, os.fstat(t.proc.fds.get(s32(fd)).host_fd))
+    return _put_stat(t, buf, fstat_file(t.proc.fds.get(s32(fd))))
 
 
 class _StatxTs(ctypes.Structure):
@@ -144,13 +173,34 @@ def statx(t, dirfd, path, flags, mask, buf):
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE):
         raise Errno(errno.EINVAL)
     follow = not flags & AT_SYMLINK_NOFOLLOW
-    dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
     t.mem.check(buf, 256, PROT_WRITE)
+    fs = None
+    if not p and flags & AT_EMPTY_PATH and s32(dirfd) != AT_FDCWD:
+        f = t.proc.fds.get(s32(dirfd))
+        if f.fake_stat is not None:
+            t.mem.write(buf, _statx_from_stat(f.fake_stat, mask))
+            return 0
+        dir_fd, host = f.host_fd, b""
+        fs = f.node.fs if f.node is not None else None
+    else:
+        vfs = t.kernel.vfs
+        node = vfs.resolve_fd(t.proc, AT_FDCWD) if not p and flags & AT_EMPTY_PATH \
+            else _node(t, dirfd, p, follow)
+        try:
+            dir_fd, host = AT_FDCWD, vfs.host_of(node)
+        except Errno:           # no host inode behind it (procfs): the walk's stat
+            t.mem.write(buf, _statx_from_stat(vfs.stat(node), mask))
+            return 0
+        fs = node.fs if node.file is None else None
     if _HAVE_STATX:      # the host's own answer: attributes, btime, mount id and all
         out = ctypes.create_string_buffer(256)
         hflags = (flags & ~AT_EMPTY_PATH) | (AT_EMPTY_PATH if not host else 0)
         host_result(_libc.statx(dir_fd, host, hflags, mask, out))
-        t.mem.write(buf, out.raw)
+        raw = out.raw
+        dev = getattr(fs, "dev", None)
+        if dev is not None and type(fs).fix_stat is not _base_fix_stat:
+            raw = raw[:136] + struct.pack("<II", os.major(dev), os.minor(dev)) + raw[144:]
+        t.mem.write(buf, raw)
         return 0
     if not host:
         st = os.stat(dir_fd)
@@ -174,6 +224,8 @@ DENTS_MAX = 1 << 20      # a bigger guest buffer just gets fewer entries per cal
 def _host_dents(t, fd, count):
     f = t.proc.fds.get(s32(fd))
     count = min(count & 0xFFFFFFFF, DENTS_MAX)
+    if hasattr(f, "dents"):         # a generated directory (procfs, merged overlay)
+        return f, f.dents(count)
     buf = ctypes.create_string_buffer(count)
     n = host_result(_getdents64(f.host_fd, buf, count))
     return f, buf.raw[:n]
@@ -214,10 +266,19 @@ def getdents(t, fd, dirp, count):
     return len(out)
 
 
+def _create(t, dirfd, path):
+    """The node of a name about to be made (EEXIST if it is there) and its host path."""
+    node = _node(t, dirfd, path, follow=False)
+    if node.exists:
+        raise Errno(errno.EEXIST)
+    return node, t.kernel.vfs.host_of(node, CREATE)
+
+
 @syscall("mkdirat", "fd path mode")
 def mkdirat(t, dirfd, path, mode):
-    dir_fd, host = _at(t, dirfd, _path(t, path), follow=False)
-    os.mkdir(host, mode & 0o7777, dir_fd=_py(dir_fd))    # the host umask is the guest's
+    node, host = _create(t, dirfd, _path(t, path))
+    os.mkdir(host, mode & 0o7777)    # the host umask is the guest's
+    node.fs.created(node.rel, True)
     return 0
 
 
@@ -231,9 +292,10 @@ def mknodat(t, dirfd, path, mode, dev):
     mode &= 0xFFFF
     if S.S_IFMT(mode) == 0:
         mode |= S.S_IFREG
-    dir_fd, host = _at(t, dirfd, _path(t, path), follow=False)
+    node, host = _create(t, dirfd, _path(t, path))
     # device nodes need CAP_MKNOD: the host decides (EPERM unless root)
-    os.mknod(host, mode, os.makedev(*_linux_dev(dev & 0xFFFFFFFF)), dir_fd=_py(dir_fd))
+    os.mknod(host, mode, os.makedev(*_linux_dev(dev & 0xFFFFFFFF)))
+    node.fs.created(node.rel, False)
     return 0
 
 
@@ -247,15 +309,25 @@ def unlinkat(t, dirfd, path, flags):
     p = _path(t, path)
     if flags & ~AT_REMOVEDIR:
         raise Errno(errno.EINVAL)
-    dir_fd, host = _at(t, dirfd, p, follow=False)
-    # a last component of "." or ".." (or "/") is refused by name, before the VFS walk
-    # (which folds such components away under -C) could name some other directory
+    node = _node(t, dirfd, p, follow=False)
+    # a last component of "." or ".." (or "/") is refused by name, after the walk
+    # (which folds such components away) has found the path's directories
     last = p.rstrip(b"/").rsplit(b"/", 1)[-1]
     if last in (b".", b"..", b""):
         if not flags & AT_REMOVEDIR:
             raise Errno(errno.EISDIR)
         raise Errno({b".": errno.EINVAL, b"..": errno.ENOTEMPTY}.get(last, errno.EBUSY))
-    (os.rmdir if flags & AT_REMOVEDIR else os.unlink)(host, dir_fd=_py(dir_fd))
+    if not node.exists:
+        raise Errno(errno.ENOENT)
+    _not_mountpoint(node)
+    is_dir = bool(flags & AT_REMOVEDIR)
+    if node.mount.ro:
+        raise Errno(errno.EROFS)
+    remove = getattr(node.fs, "remove", None)
+    if remove is not None:
+        remove(node.rel, is_dir)
+    else:
+        (os.rmdir if is_dir else os.unlink)(t.kernel.vfs.host_of(node, DELETE))
     return 0
 
 
@@ -278,10 +350,24 @@ if hasattr(_libc, "renameat2"):
 
 @syscall("renameat2", "fd path fd path flags")
 def renameat2(t, olddir, old, newdir, new, flags):
-    old_fd, old_host = _at(t, olddir, _path(t, old), follow=False)
-    new_fd, new_host = _at(t, newdir, _path(t, new), follow=False)
+    vfs = t.kernel.vfs
+    onode = _node(t, olddir, _path(t, old), follow=False)
+    nnode = _node(t, newdir, _path(t, new), follow=False)
+    if not onode.exists:
+        raise Errno(errno.ENOENT)
+    if onode.mount is not nnode.mount:
+        raise Errno(errno.EXDEV)        # Linux: never across mounts, even of one fs
+    if onode.mount.ro:
+        raise Errno(errno.EROFS)
+    _not_mountpoint(onode)
+    rename = getattr(onode.fs, "rename", None)
+    if rename is not None and not flags & 0xFFFFFFFF:
+        rename(onode.rel, nnode.rel)
+        return 0
+    old_fd, old_host = AT_FDCWD, vfs.host_of(onode, DELETE)
+    new_fd, new_host = AT_FDCWD, vfs.host_of(nnode, CREATE)
     if not flags & 0xFFFFFFFF:
-        os.rename(old_host, new_host, src_dir_fd=_py(old_fd), dst_dir_fd=_py(new_fd))
+        os.rename(old_host, new_host)
         return 0
     if not hasattr(_libc, "renameat2"):
         raise Errno(errno.EINVAL)       # a host without renameat2 cannot do the flags
@@ -310,8 +396,15 @@ def linkat(t, olddir, old, newdir, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
     old_fd, old_host = _at(t, olddir, old_p, bool(flags & AT_SYMLINK_FOLLOW),
-                           flags & AT_EMPTY_PATH)
-    new_fd, new_host = _at(t, newdir, new_p, follow=False)
+                           flags & AT_EMPTY_PATH, intent=WRITE)
+    nnode = _node(t, newdir, new_p, follow=False)
+    if nnode.exists:
+        raise Errno(errno.EEXIST)
+    if old_p:
+        onode = _node(t, olddir, old_p, bool(flags & AT_SYMLINK_FOLLOW))
+        if onode.mount is not nnode.mount:
+            raise Errno(errno.EXDEV)
+    new_fd, new_host = AT_FDCWD, t.kernel.vfs.host_of(nnode, CREATE)
     hflags = (flags & AT_SYMLINK_FOLLOW) | (AT_EMPTY_PATH if not old_host else 0)
     return host_result(_libc.linkat(old_fd, old_host, new_fd, new_host, hflags))
 
@@ -326,8 +419,9 @@ def symlinkat(t, target, newdir, linkpath):
     target = _path(t, target)
     if not target:
         raise Errno(errno.ENOENT)
-    dir_fd, host = _at(t, newdir, _path(t, linkpath), follow=False)
-    os.symlink(target, host, dir_fd=_py(dir_fd))
+    node, host = _create(t, newdir, _path(t, linkpath))
+    os.symlink(target, host)
+    node.fs.created(node.rel, False)
     return 0
 
 
@@ -345,10 +439,22 @@ def readlinkat(t, dirfd, path, buf, size):
     # host's readlinkat does that; anything else is ENOENT)
     if not p and s32(dirfd) == AT_FDCWD:
         raise Errno(errno.ENOENT)       # the cwd is a directory, never a symlink
-    target = t.kernel.vfs.magic_link(t.proc, s32(dirfd), p)
-    if target is None:
-        dir_fd, host = _at(t, dirfd, p, follow=False, empty=True)
-        target = os.readlink(host, dir_fd=_py(dir_fd))
+    if not p:
+        f = t.proc.fds.get(s32(dirfd))
+        node = f.node
+        if node is not None and node.st is not None and S.S_ISLNK(node.st.st_mode):
+            target = node.fs.readlink(node.rel)
+        else:
+            target = os.readlink(b"", dir_fd=f.host_fd)
+    else:
+        node = _node(t, dirfd, p, follow=False)
+        if not node.exists:
+            raise Errno(errno.ENOENT)
+        if not S.S_ISLNK(node.st.st_mode):
+            raise Errno(errno.EINVAL)
+        target = node.fs.readlink(node.rel)
+    if isinstance(target, MagicLink):
+        target = target.text
     target = target[:s32(size)]             # truncated, and never NUL-terminated
     t.mem.write(buf, target)
     return len(target)
@@ -370,9 +476,32 @@ def faccessat2(t, dirfd, path, mode, flags):
     mode, flags = s32(mode), s32(flags)
     if mode & ~7 or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
-    dir_fd, host = _at(t, dirfd, p, not flags & AT_SYMLINK_NOFOLLOW, flags & AT_EMPTY_PATH)
+    if not p and flags & AT_EMPTY_PATH:
+        dir_fd, host = _at(t, dirfd, p, not flags & AT_SYMLINK_NOFOLLOW, True)
+    else:
+        node = _node(t, dirfd, p, not flags & AT_SYMLINK_NOFOLLOW)
+        if not node.exists:
+            raise Errno(errno.ENOENT)
+        if mode & 2 and node.file is None and node.mount.ro and not S.S_ISCHR(
+                node.st.st_mode) and not S.S_ISBLK(node.st.st_mode):
+            raise Errno(errno.EROFS)
+        try:
+            dir_fd, host = AT_FDCWD, t.kernel.vfs.host_of(node)
+        except Errno:           # generated (procfs): its mode bits answer
+            return _access_bits(node.st, mode)
     hflags = (flags & ~AT_EMPTY_PATH) | (AT_EMPTY_PATH if not host else 0)
     return host_result(_libc.faccessat(dir_fd, host, mode, hflags))
+
+
+def _access_bits(st, mode):
+    if os.geteuid() == 0:
+        ok = not mode & 1 or st.st_mode & 0o111 or S.S_ISDIR(st.st_mode)
+    else:
+        shift = 6 if st.st_uid == os.geteuid() else (3 if st.st_gid == os.getegid() else 0)
+        ok = ((st.st_mode >> shift) & mode) == mode
+    if not ok:
+        raise Errno(errno.EACCES)
+    return 0
 
 
 @syscall("faccessat", "fd path int")
@@ -395,7 +524,7 @@ def fchmodat2(t, dirfd, path, mode, flags):
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
     follow = not flags & AT_SYMLINK_NOFOLLOW
-    dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
+    dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH, intent=WRITE)
     if not host:
         os.chmod(dir_fd, mode & 0o7777)
         return 0
@@ -433,7 +562,7 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
     follow = not flags & AT_SYMLINK_NOFOLLOW
-    dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH)
+    dir_fd, host = _at(t, dirfd, p, follow, flags & AT_EMPTY_PATH, intent=WRITE)
     uid, gid = _id(uid), _id(gid)
     if not host:
         os.chown(dir_fd, uid, gid)
@@ -494,7 +623,8 @@ def _utimens(t, dirfd, path, times, flags):
         raise Errno(errno.EFAULT)
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise Errno(errno.EINVAL)
-    dir_fd, host = _at(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, flags & AT_EMPTY_PATH)
+    dir_fd, host = _at(t, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, flags & AT_EMPTY_PATH,
+                       intent=WRITE)
     hflags = (flags & AT_SYMLINK_NOFOLLOW) | (AT_EMPTY_PATH if not host else 0)
     return host_result(_libc.utimensat(dir_fd, host, ts, hflags))
 
@@ -541,14 +671,33 @@ def utime(t, path, times):
 # The host's cwd is the guest's (relative host calls resolve against it); proc.cwd keeps
 # the guest's name for it, which the VFS uses under -C.
 
-def _sync_cwd(t):
-    t.proc.cwd = t.kernel.vfs.to_guest(os.getcwdb())
+def _set_cwd(t, node):
+    """The cwd is a walked node: its guest path (getcwd), its stack (relative walks)."""
+    if node.file is not None or node.st is None:
+        raise Errno(errno.ENOTDIR if node.file is not None else errno.ENOENT)
+    if not S.S_ISDIR(node.st.st_mode):
+        raise Errno(errno.ENOTDIR)
+    vfs = t.kernel.vfs
+    try:
+        host = vfs.host_of(node)
+    except Errno:
+        host = None
+    if host is not None:
+        if not os.access(host, os.X_OK):
+            raise Errno(errno.EACCES)
+        try:
+            os.chdir(host)      # host-relative calls (none should remain) stay close
+        except OSError:
+            pass
+    proc = t.proc
+    proc.cwd = node.guest
+    proc.cwd_stack = node.stack
+    vfs.session.publish(proc)
 
 
 @syscall("getcwd", "ptr size")
 def getcwd(t, buf, size):
-    # with the host's / as root the host's answer is exact (renamed or removed cwd)
-    cwd = (os.getcwdb() if t.kernel.vfs.identity else t.proc.cwd) + b"\0"
+    cwd = t.proc.cwd + b"\0"
     if len(cwd) > size:
         raise Errno(errno.ERANGE)
     t.mem.write(buf, cwd)
@@ -557,16 +706,16 @@ def getcwd(t, buf, size):
 
 @syscall("chdir", "path")
 def chdir(t, path):
-    _, host = _at(t, AT_FDCWD, _path(t, path))
-    os.chdir(host)
-    _sync_cwd(t)
+    _set_cwd(t, _node(t, AT_FDCWD, _path(t, path)))
     return 0
 
 
 @syscall("fchdir", "fd")
 def fchdir(t, fd):
-    os.fchdir(t.proc.fds.get(s32(fd)).host_fd)
-    _sync_cwd(t)
+    f = t.proc.fds.get(s32(fd))
+    if f.node is None:
+        raise Errno(errno.ENOTDIR)
+    _set_cwd(t, f.node)
     return 0
 
 
@@ -585,20 +734,48 @@ _libc.statfs.argtypes = (ctypes.c_char_p, ctypes.c_void_p)
 _libc.fstatfs.argtypes = (ctypes.c_int, ctypes.c_void_p)
 
 
+ST_RDONLY = 1
+
+
+def _statfs_of(t, node, host_fd=None):
+    """struct statfs: the filesystem's own answer (procfs, tmpfs, devfs, overlay), else the
+    host's for the node's host file; read-only mounts say ST_RDONLY."""
+    out = None
+    if node is not None and node.file is None:
+        own = node.fs.statfs(node.rel)
+        if own is not None:
+            ftype, bsize, blocks, bfree, bavail, files, ffree, namelen = own
+            dev = getattr(node.fs, "dev", 0)
+            out = struct.pack("<qqQQQQQiiqqq4q", ftype, bsize, blocks, bfree, bavail, files,
+                              ffree, os.major(dev), os.minor(dev), namelen, bsize, 0x20,
+                              0, 0, 0, 0)
+    if out is None:
+        raw = ctypes.create_string_buffer(STATFS_SIZE)
+        if host_fd is not None:
+            host_result(_libc.fstatfs(host_fd, raw))
+        else:
+            host_result(_libc.statfs(t.kernel.vfs.host_of(node), raw))
+        out = raw.raw
+        if node is not None and node.file is None:
+            magic = getattr(node.fs, "magic", None)
+            if magic is not None:
+                out = struct.pack("<q", magic) + out[8:]
+    if node is not None and node.file is None and node.mount.ro:
+        flags = struct.unpack_from("<q", out, 80)[0] | ST_RDONLY
+        out = out[:80] + struct.pack("<q", flags) + out[88:]
+    return out
+
+
 @syscall("statfs", "path ptr")
 def statfs(t, path, buf):
-    _, host = _at(t, AT_FDCWD, _path(t, path))
-    out = ctypes.create_string_buffer(STATFS_SIZE)
-    host_result(_libc.statfs(host, out))
-    t.mem.write(buf, out.raw)
+    t.mem.write(buf, _statfs_of(t, _node(t, AT_FDCWD, _path(t, path))))
     return 0
 
 
 @syscall("fstatfs", "fd ptr")
 def fstatfs(t, fd, buf):
-    out = ctypes.create_string_buffer(STATFS_SIZE)
-    host_result(_libc.fstatfs(t.proc.fds.get(s32(fd)).host_fd, out))
-    t.mem.write(buf, out.raw)
+    f = t.proc.fds.get(s32(fd))
+    t.mem.write(buf, _statfs_of(t, f.node, f.host_fd))
     return 0
 
 
@@ -609,9 +786,10 @@ def fstatfs(t, fd, buf):
 XATTR_SIZE_MAX = 65536
 
 
-def _xattr_target(t, path, follow):
+def _xattr_target(t, path, follow, intent=READ):
     """A host path for a guest path (libc's *xattr take paths, not dirfds)."""
-    return t.kernel.vfs.host_path(t.proc, AT_FDCWD, _path(t, path), follow=follow)
+    return t.kernel.vfs.host_path(t.proc, AT_FDCWD, _path(t, path), follow=follow,
+                                  intent=intent)
 
 
 def _xattr_out(t, ret, buf, size, data):
@@ -673,12 +851,14 @@ def flistxattr(t, fd, buf, size):
 
 @syscall("setxattr", "path str ptr size flags")
 def setxattr(t, path, name, value, size, flags):
-    return _setxattr(t, _libc.setxattr, _xattr_target(t, path, True), name, value, size, flags)
+    return _setxattr(t, _libc.setxattr, _xattr_target(t, path, True, WRITE), name, value, size,
+                     flags)
 
 
 @syscall("lsetxattr", "path str ptr size flags")
 def lsetxattr(t, path, name, value, size, flags):
-    return _setxattr(t, _libc.lsetxattr, _xattr_target(t, path, False), name, value, size, flags)
+    return _setxattr(t, _libc.lsetxattr, _xattr_target(t, path, False, WRITE), name, value,
+                     size, flags)
 
 
 @syscall("fsetxattr", "fd str ptr size flags")
@@ -688,12 +868,13 @@ def fsetxattr(t, fd, name, value, size, flags):
 
 @syscall("removexattr", "path str")
 def removexattr(t, path, name):
-    return host_result(_libc.removexattr(_xattr_target(t, path, True), _path(t, name)))
+    return host_result(_libc.removexattr(_xattr_target(t, path, True, WRITE), _path(t, name)))
 
 
 @syscall("lremovexattr", "path str")
 def lremovexattr(t, path, name):
-    return host_result(_libc.lremovexattr(_xattr_target(t, path, False), _path(t, name)))
+    return host_result(_libc.lremovexattr(_xattr_target(t, path, False, WRITE),
+                                          _path(t, name)))
 
 
 @syscall("fremovexattr", "fd str")

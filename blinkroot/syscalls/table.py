@@ -44,7 +44,7 @@ TABLE = {}              # nr -> Syscall
 
 # Area modules, imported once to fill TABLE.
 AREAS = ("files", "fsmeta", "memory", "time", "identity", "signals", "process", "futex",
-         "poll", "net", "ipc", "misc")
+         "poll", "net", "ipc", "mounts", "misc")
 _loaded = False
 
 

@@ -21,6 +21,8 @@ class File:
         self.flags = flags & ~O_CLOEXEC     # status flags and access mode (F_GETFL)
         self.path = path                    # guest path, for fd-relative lookups and /proc
         self.refs = 0
+        self.node = None                    # the walked node it was opened from (vfs)
+        self.fake_stat = None               # fstat's answer for generated files
 
     def readable(self):
         return (self.flags & O_ACCMODE) != O_WRONLY
@@ -84,3 +86,45 @@ class FdTable:
     def close_all(self):
         for fd in list(self.files):
             self.close(fd)
+
+
+class DirFile(File):
+    """An open generated directory (procfs, a merged overlay directory): getdents lists
+    ``entries`` [(name, d_type)] after "." and "..", from a position lseek can reset.
+    The host descriptor is the upper directory when there is one (fchdir, fstat), else
+    an empty memfd standing in for it."""
+
+    def __init__(self, host_fd, flags, path, entries, st):
+        super().__init__(host_fd, flags, path)
+        self.entries = [(b".", 4), (b"..", 4)] + list(entries)
+        self.pos = 0
+        self.fake_stat = st
+
+    def dents(self, count):
+        import struct
+        import zlib
+        out = bytearray()
+        while self.pos < len(self.entries):
+            name, dt = self.entries[self.pos]
+            reclen = (19 + len(name) + 1 + 7) & ~7
+            if len(out) + reclen > count:
+                break
+            rec = bytearray(reclen)
+            ino = zlib.crc32(self.path + b"/" + name) | 1
+            struct.pack_into("<QqHB", rec, 0, ino, self.pos + 1, reclen, dt)
+            rec[19:19 + len(name)] = name
+            out += rec
+            self.pos += 1
+        if not out and self.pos < len(self.entries):
+            from ..errors import Errno as _E
+            raise _E(errno.EINVAL)
+        return bytes(out)
+
+    def seek(self, offset, whence):
+        if whence == 0 and offset >= 0:
+            self.pos = offset
+        elif whence == 1 and self.pos + offset >= 0:
+            self.pos += offset
+        else:
+            raise Errno(errno.EINVAL)
+        return self.pos

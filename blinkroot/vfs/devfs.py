@@ -1,0 +1,76 @@
+"""devfs (devtmpfs): the guest's /dev.
+
+A host directory in the session's state directory holds what /dev lists and whatever the
+guest creates there (it is shared by every process, like tmpfs), with symlinks fd ->
+/proc/self/fd, stdin/stdout/stderr -> /proc/self/fd/{0,1,2} (walked in the guest's
+namespace, so they reach procfs), a shm/ directory (tmpfs-like, shared by the session)
+and a placeholder for each device below.  The devices themselves are the host's:
+null, zero, full, random, urandom, tty, console, ptmx, and pts/ (the host's
+/dev/pts, so that ptsname() of a host ptmx names a pts the guest can open).
+
+Any other device node (mknod'd by the guest, or found in a root tree's /dev) is never
+passed through to a host device: opening it fails with EACCES, as on a nodev mount.
+"""
+
+import os
+
+from .fs import register, READ, TMPFS_MAGIC, Stat
+from .tmpfs import TmpFs
+
+DEVICES = (b"null", b"zero", b"full", b"random", b"urandom", b"tty", b"console", b"ptmx")
+LINKS = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0",
+         b"stdout": b"/proc/self/fd/1", b"stderr": b"/proc/self/fd/2"}
+
+
+@register("devtmpfs", "devfs")
+class DevFs(TmpFs):
+    magic = TMPFS_MAGIC
+
+    def __init__(self, spec, session):
+        super().__init__(spec, session)
+        if not os.path.exists(self.prefix + b"shm"):
+            self._populate()
+
+    @classmethod
+    def make_spec(cls, session, source, data):
+        return {"dir": session.new_dir("dev"), "source": source or "devtmpfs",
+                "sticky": False}
+
+    def _populate(self):
+        os.chmod(self.base, 0o755)
+        for name in DEVICES:
+            if os.path.exists(b"/dev/" + name):
+                open(self.prefix + name, "wb").close()
+        for name, target in LINKS.items():
+            os.symlink(target, self.prefix + name)
+        os.mkdir(self.prefix + b"shm")
+        os.chmod(self.prefix + b"shm", 0o1777)
+        os.mkdir(self.prefix + b"pts")
+
+    @staticmethod
+    def _device(rel):
+        """Host path of a passed-through device, or None."""
+        if rel in DEVICES:
+            return b"/dev/" + rel
+        if rel == b"pts" or rel.startswith(b"pts/"):
+            return b"/dev/" + rel
+        return None
+
+    def device_ok(self, rel):
+        return self._device(rel) is not None
+
+    def lstat(self, rel):
+        dev = self._device(rel)
+        if dev is not None:
+            return os.lstat(dev)
+        return Stat.of(os.lstat(self.prefix + rel if rel else self.base), self.dev)
+
+    def host(self, rel, intent=READ):
+        dev = self._device(rel)
+        if dev is not None:
+            return dev
+        return self.prefix + rel if rel else self.base
+
+    def destroy(self):
+        import shutil
+        shutil.rmtree(self.base, ignore_errors=True)
