@@ -71,13 +71,15 @@ def _print_version(ctx, _param, value):
 @click.option("-0", "argv0", is_flag=True, help="Take argv[0] from the command line: PROGRAM ARGV0 ARG...")
 @click.option("-C", "root", metavar="ROOT", help="Run in a chroot'd environment: ROOT is the guest's /.")
 @click.option("--overlay", "overlay", metavar="DIR", help="Writable upper directory over the root (Linux overlayfs): ROOT itself is never modified.")
+@click.option("-g", "gdb_port", metavar="PORT", type=int,
+              help="Wait for gdb on 127.0.0.1:PORT (0: any free port, printed) before the first instruction.")
 @click.option("-j", "no_jit", is_flag=True, help="Accepted for blink compatibility; the Unicorn engine always JITs.")
 @click.option("-m", "no_linear", is_flag=True, help="Accepted for blink compatibility; guest memory is always checked.")
 @click.option("--syscalls", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_syscalls, help="List every x86-64 syscall and its support.")
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(log_stderr, log_path, strace, stats, argv0, root, overlay, no_jit, no_linear, program, args):
+def command(log_stderr, log_path, strace, stats, argv0, root, overlay, gdb_port, no_jit, no_linear, program, args):
     """Run an x86-64 Linux PROGRAM, emulated."""
     from .kernel import Options
     from .run import run_program
@@ -88,6 +90,12 @@ def command(log_stderr, log_path, strace, stats, argv0, root, overlay, no_jit, n
     opts.stats = stats
     opts.root = root
     opts.overlay = overlay
+    if gdb_port is not None:
+        from .debug.gdbstub import GdbStub
+        opts.debugger = GdbStub(gdb_port)
+        if gdb_port == 0:
+            sys.stderr.write(f"blinkroot: gdb stub listening on 127.0.0.1:{opts.debugger.port}\n")
+            sys.stderr.flush()
     if argv0:
         if not args:
             raise click.UsageError("-0 needs PROGRAM ARGV0 [ARG...]")

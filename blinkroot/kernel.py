@@ -31,6 +31,9 @@ class Kernel:
         self.ignored_host_signals = ()
         self.signal_lock = threading.Lock()
         self.main_thread = None     # the guest thread the main host thread runs
+        # blinkroot.debug's hook object (see Thread.run), or None: the kernel calls its
+        # on_event/thread_resumes/on_clone/on_thread_exit/on_exit and nothing else.
+        self.debugger = getattr(options, "debugger", None)
 
     # -- host signals ----------------------------------------------------------------------
     def drain_host_signals(self):

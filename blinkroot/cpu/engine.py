@@ -8,6 +8,12 @@ Shapes follow what both Unicorn and KVM can do cheaply (see shared notes on both
 * ``Vcpu`` (one per guest thread): ``run(handler)`` executes guest code and calls
   ``handler(event)`` for every event; the handler returns True to resume and False to
   make ``run`` return.  ``kick()`` stops a running vcpu from any thread.
+* Debugging (blinkroot.debug drives it; the kernel never does): ``Vcpu.single_step``
+  makes ``run`` report a STEP event after each instruction; ``Engine.add_breakpoint``
+  makes any vcpu report BREAK *before* executing the instruction at an address (resuming
+  from that very stop executes it, like x86's RF flag); ``Engine.add_watchpoint`` reports
+  WATCH after an instruction that read or wrote a watched range.  A handler that does
+  not return holds its thread stopped; ``kick()`` makes a running vcpu report KICKED.
 * Registers are read and written in bulk, once per event: ``syscall_args()`` and
   ``set_result()`` on the hot path, ``get_regs()/set_regs()`` for signals and fork,
   ``get_fpu()/set_fpu()`` as a 512-byte FXSAVE image.
@@ -22,6 +28,9 @@ TRAP = "trap"           # CPU exception: vector (0 #DE, 1 #DB, 3 #BP, 6 #UD, 13 
 CPUID = "cpuid"         # the handler answers through set_regs(rax=..., ...)
 STEP = "step"           # single-step completed
 KICKED = "kicked"       # kick() from another thread (signal, preemption)
+BREAK = "break"         # a breakpoint: rip (= addr) is at the instruction, not yet run
+WATCH = "watch"         # an instruction (rip is past it) accessed a watched range:
+                        # addr is the watchpoint's address, access READ or WRITE
 
 # Fault access kinds.
 READ, WRITE, EXEC = "read", "write", "exec"
@@ -107,6 +116,8 @@ class AddressSpace:
 
 
 class Vcpu:
+    single_step = False     # set by a debugger: a STEP event after every instruction
+
     def run(self, handler):
         raise NotImplementedError
 
@@ -173,4 +184,20 @@ class Engine:
 
     def new_address_space(self):
         """Start over with an empty address space (execve)."""
+        raise NotImplementedError
+
+    # -- debugging: breakpoints and watchpoints are the process's (its address space) ----
+    def add_breakpoint(self, addr):
+        """Every vcpu reports BREAK before running the instruction at addr."""
+        raise NotImplementedError
+
+    def remove_breakpoint(self, addr):
+        raise NotImplementedError
+
+    def add_watchpoint(self, addr, length, access):
+        """Report WATCH after an instruction accesses [addr, addr+length); access is
+        READ, WRITE or "access" (both).  May run slowly (one instruction at a time)."""
+        raise NotImplementedError
+
+    def remove_watchpoint(self, addr, length, access):
         raise NotImplementedError

@@ -22,7 +22,8 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 from unicorn.unicorn_py3.arch.intel import HOOK_INSN_SYSCALL_CFUNC, HOOK_INSN_CPUID_CFUNC
 from unicorn.unicorn_py3.unicorn import (HOOK_INTR_CFUNC, HOOK_MEM_INVALID_CFUNC,
-                                         HOOK_INSN_INVALID_CFUNC)
+                                         HOOK_INSN_INVALID_CFUNC, HOOK_CODE_CFUNC,
+                                         HOOK_MEM_ACCESS_CFUNC)
 
 from . import engine as E
 
@@ -193,6 +194,9 @@ class UnicornVcpu(E.Vcpu):
         self.pending_regs = None    # set_regs() before the first run (clone)
         self.kicked = False
         self.preempt = False
+        self.single_step = False
+        self.resume_bp = None       # the breakpoint this vcpu stopped at (run steps over it)
+        self.step_owed = False      # a step ended with the handler leaving run() early
         self._sys = _RegBatch(self.uch, _SYSCALL_REGS)
         self._gprs = _RegBatch(self.uch, [_GPR_IDS[n] for n in E.GPR_NAMES])
         self._xmm = _RegBatch(self.uch, [X.UC_X86_REG_XMM0 + i for i in range(16)], 16)
@@ -304,7 +308,7 @@ class UnicornVcpu(E.Vcpu):
         self.activate()
         eng.handler = handler
         while True:
-            if self.preempt:
+            if self.preempt and not self.single_step:   # a debugger's step keeps the CPU
                 self.preempt = False
                 cpu.release(self)
                 cpu.acquire(self)
@@ -314,21 +318,49 @@ class UnicornVcpu(E.Vcpu):
                 if not handler(E.Event(E.KICKED)):
                     return
                 continue
+            if self.step_owed:
+                # The stepped instruction (a syscall) left run() from its hook.
+                self.step_owed = False
+                if self.single_step:
+                    event = E.Event(E.STEP, rip=self.get_reg("rip"))
+                    if not handler(event):
+                        return
+                    continue
             eng.stop_event = None
             eng.fault = None
             eng.trap = None
             _uc_reg_read(self.uch, X.UC_X86_REG_RIP, ctypes.byref(self._rip))
-            err = _uc_emu_start(self.uch, self._rip.value, _NO_UNTIL, 0, eng.step_count)
+            count = eng.step_count
+            if self.single_step or eng.watches:
+                count = 1
+            if eng.breakpoints:
+                eng.bp_hit = None
+                eng.bp_skip = self.resume_bp if self.resume_bp == self._rip.value else None
+            self.resume_bp = None
+            eng.watch_hit = None
+            err = _uc_emu_start(self.uch, self._rip.value, _NO_UNTIL, 0, count)
             if eng.exception is not None:
                 exc, eng.exception = eng.exception, None
                 raise exc
             if eng.stop_event is not None:
+                self.step_owed = self.single_step
                 return  # the handler asked to stop from inside a hook
-            if err != UC.UC_ERR_OK or eng.fault or eng.trap is not None:
+            if eng.bp_hit is not None:
+                self.resume_bp = eng.bp_hit
+                event = E.Event(E.BREAK, addr=eng.bp_hit)
+                eng.bp_hit = None
+            elif err != UC.UC_ERR_OK or eng.fault or eng.trap is not None:
+                eng.watch_hit = None
                 event = self._exception_event(err)
-            elif self.kicked or self.preempt:
+            elif eng.watch_hit is not None:
+                (addr, access), eng.watch_hit = eng.watch_hit, None
+                event = E.Event(E.WATCH, addr=addr, access=access)
+            elif (self.kicked or self.preempt) and not (
+                    self.single_step and self.get_reg("rip") != self._rip.value):
                 continue
-            elif eng.step_count:
+            elif count:
+                if not (eng.step_count or self.single_step):
+                    continue    # stepping for watchpoints only
                 event = E.Event(E.STEP)
             else:
                 # emu_start returned without a reason: HLT, which is a #GP in user mode
@@ -476,7 +508,8 @@ class _Instance:
             owner = self.owner
             if owner is None:
                 continue
-            if self.queue and time.monotonic() - self.since > self.SLICE:
+            if self.queue and time.monotonic() - self.since > self.SLICE \
+                    and not owner.single_step:
                 owner.preempt = True
                 _uc_emu_stop(owner.uch)
             elif owner.kicked:
@@ -496,6 +529,11 @@ class UnicornEngine(E.Engine):
         self.in_syscall = False
         self.step_count = 0
         self.vcpu_current = None
+        self.breakpoints = {}       # addr -> Unicorn hook handle
+        self.bp_hit = None
+        self.bp_skip = None
+        self.watches = {}           # (addr, length, access) -> Unicorn hook handle
+        self.watch_hit = None
         self._open()
 
     def _open(self):
@@ -503,6 +541,10 @@ class UnicornEngine(E.Engine):
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_HASWELL)
         self.address_space = UnicornAddressSpace(self.uc)
         self._install_hooks()
+        for addr in list(self.breakpoints):     # a debugger's, kept across execve
+            self.breakpoints[addr] = self._add_hook(UC.UC_HOOK_CODE, self._bp_cb, addr, addr)
+        for w in list(self.watches):
+            self.watches[w] = self._add_watch_hook(*w)
         self.clean_context = self.uc.context_save()
         self.cpu = _Instance(self.uc)
 
@@ -546,6 +588,65 @@ class UnicornEngine(E.Engine):
         owner = self.cpu.owner
         if owner is not None:
             owner.kick()
+
+    # -- debugging ----------------------------------------------------------------------
+    def _add_hook(self, htype, fptr, begin, end):
+        h = ctypes.c_size_t()
+        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(h), htype, fptr, None,
+                                   _U64(begin), _U64(end))
+        if status != UC.UC_ERR_OK:
+            raise unicorn.UcError(status)
+        return h.value
+
+    def _del_hook(self, handle):
+        uclib.uc_hook_del(self.uc._uch, ctypes.c_size_t(handle))
+
+    def add_breakpoint(self, addr):
+        """A code hook on that one address: code elsewhere runs without any hook."""
+        if addr in self.breakpoints:
+            return
+        self.breakpoints[addr] = self._add_hook(UC.UC_HOOK_CODE, self._bp_cb, addr, addr)
+        self.uc.ctl_remove_cache(addr, addr + 1)    # retranslate with the hook call
+
+    def remove_breakpoint(self, addr):
+        handle = self.breakpoints.pop(addr, None)
+        if handle is not None:
+            self._del_hook(handle)
+            self.uc.ctl_remove_cache(addr, addr + 1)
+
+    _WATCH_REACH = 64   # widest access that may start before a watched byte (AVX-512: 64)
+
+    def _add_watch_hook(self, addr, length, access):
+        types = {E.READ: UC.UC_HOOK_MEM_READ, E.WRITE: UC.UC_HOOK_MEM_WRITE}.get(
+            access, UC.UC_HOOK_MEM_READ | UC.UC_HOOK_MEM_WRITE)
+        return self._add_hook(types, self._watch_cb, max(0, addr - self._WATCH_REACH + 1),
+                              addr + length - 1)
+
+    def add_watchpoint(self, addr, length, access):
+        key = (addr, length, access)
+        if key not in self.watches:
+            self.watches[key] = self._add_watch_hook(addr, length, access)
+
+    def remove_watchpoint(self, addr, length, access):
+        handle = self.watches.pop((addr, length, access), None)
+        if handle is not None:
+            self._del_hook(handle)
+
+    def _on_breakpoint(self, addr):
+        if addr == self.bp_skip:
+            self.bp_skip = None     # resuming from this breakpoint: run its instruction
+            return
+        if addr in self.breakpoints:
+            self.bp_hit = addr
+            _uc_emu_stop(self.uc._uch)
+
+    def _on_watched_access(self, type_, addr, size):
+        kind = E.WRITE if type_ == UC.UC_MEM_WRITE else E.READ
+        for (wa, wl, wk) in self.watches:
+            if addr < wa + wl and addr + size > wa and wk in (kind, "access"):
+                if self.watch_hit is None or kind == E.WRITE:
+                    self.watch_hit = (wa, kind)
+                return
 
     # -- hooks: each catches everything, since an exception cannot cross libunicorn ------
     def _deliver(self, event):
@@ -595,6 +696,15 @@ class UnicornEngine(E.Engine):
             self.trap = E.VEC_UD
             return False
 
+        def on_breakpoint(_uc, addr, _size, _user):
+            self._on_breakpoint(addr)
+
+        def on_watched(_uc, type_, addr, size, _value, _user):
+            self._on_watched_access(type_, addr, size)
+
+        self._bp_cb = HOOK_CODE_CFUNC(on_breakpoint)
+        self._watch_cb = HOOK_MEM_ACCESS_CFUNC(on_watched)
+        self._hooks += [self._bp_cb, self._watch_cb]
         add(UC.UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC(on_syscall), ctypes.c_int(X.UC_X86_INS_SYSCALL))
         add(UC.UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(on_cpuid), ctypes.c_int(X.UC_X86_INS_CPUID))
         add(UC.UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC(on_mem_invalid))

@@ -1,8 +1,54 @@
-"""`blinkenlights`: the debugger TUI is not built yet."""
+"""`blinkenlights [FLAG...] PROGRAM [ARG...]`: blink's debugger TUI, on textual.
+
+Flags as blink's: -b ADDR|SYMBOL (repeatable) pushes a breakpoint, -t runs without the
+TUI (as blinkroot does), -L PATH and -C ROOT pass through to blinkroot, -h help.
+"""
 
 import sys
 
+import click
+
+USAGE_EPILOG = """\b
+Keys: s step, n next, f finish, c continue, b toggle breakpoint at rip,
+i interrupt, m memory panel mode, ? help, q quit."""
+
+
+@click.command(context_settings=dict(help_option_names=["-h", "--help"],
+                                     ignore_unknown_options=True,
+                                     allow_interspersed_args=False),
+               epilog=USAGE_EPILOG)
+@click.option("-b", "breakpoints", multiple=True, metavar="ADDR|SYMBOL",
+              help="Push a breakpoint: a hex address or a symbol (name@plt too).")
+@click.option("-t", "no_tui", is_flag=True, help="No TUI: run the program as blinkroot does.")
+@click.option("-C", "root", metavar="ROOT", help="Run in a chroot'd environment (blinkroot -C).")
+@click.option("-L", "log_path", metavar="PATH", help="Log file (with -t).")
+@click.option("-j", "jit", is_flag=True, help="Accepted for blink compatibility.")
+@click.option("-m", "linear", is_flag=True, help="Accepted for blink compatibility.")
+@click.argument("program")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def command(breakpoints, no_tui, root, log_path, jit, linear, program, args):
+    """Debug an x86-64 Linux PROGRAM in a terminal user interface."""
+    if no_tui:
+        from ..cli import main as blinkroot_main
+        argv = ["blinkroot"]
+        if root:
+            argv += ["-C", root]
+        if log_path:
+            argv += ["-L", log_path]
+        sys.argv = argv + [program, *args]
+        blinkroot_main()
+        return
+    from .tui import Blinkenlights
+    flags = ["-C", root] if root else []
+    app = Blinkenlights([program, *args], breakpoints=breakpoints, blinkroot_flags=flags,
+                        root=root)
+    app.run()
+    s = app.session
+    if s is not None and s.exited:
+        print(s.exited)
+
 
 def main():
-    sys.stderr.write("blinkenlights: the debugger is not built yet; use blinkroot to run programs\n")
-    sys.exit(2)
+    from ..run import note_inherited_fds
+    note_inherited_fds()
+    command.main(prog_name="blinkenlights")

@@ -83,6 +83,8 @@ def spawn_thread(t, stack, tls, settls):
 
     threading.Thread(target=host_main, name="guest-thread", daemon=True).start()
     started.wait()
+    if t.kernel.debugger is not None:
+        t.kernel.debugger.on_clone(t, child)
     return child
 
 
@@ -290,12 +292,23 @@ class Thread:
         (raises ThreadExit, after cleaning up)."""
         try:
             while True:
-                self.vcpu.run(self.on_event)
+                dbg = self.kernel.debugger
+                if dbg is None:
+                    self.vcpu.run(self.on_event)
+                else:
+                    # A debugger (blinkroot.debug) sees every event first and passes it
+                    # on to on_event; it may hold the thread stopped in either call.
+                    dbg.thread_resumes(self)
+                    self.vcpu.run(lambda ev: dbg.on_event(self, ev))
                 work, self.deferred = self.deferred, None
                 if work is not None:
                     work()
         except ThreadExit:
             self.exit_thread()
+            raise
+        except ProcessExit as e:
+            if self.kernel.debugger is not None:
+                self.kernel.debugger.on_exit(self, e)
             raise
 
     def exit_thread(self):
@@ -310,6 +323,8 @@ class Thread:
                 pass
         if self in self.proc.threads:
             self.proc.threads.remove(self)
+        if self.kernel.debugger is not None:
+            self.kernel.debugger.on_thread_exit(self)
         self.vcpu.close()
 
     def defer(self, work):
@@ -335,8 +350,8 @@ class Thread:
         if kind is E.KICKED:
             self.deliver_signals()
             return True
-        if kind is E.STEP:
-            return True
+        if kind is E.STEP or kind is E.BREAK or kind is E.WATCH:
+            return True     # a debugger's; without one, nothing to do
         return False
 
     def on_syscall(self):

@@ -1,0 +1,321 @@
+"""The debugger's side of the kernel hooks: all-stop control of one guest process.
+
+The kernel knows only ``kernel.debugger`` and calls, from each guest thread's own host
+thread, ``thread_resumes(t)`` before the thread runs guest code, ``on_event(t, ev)``
+for every engine event (we pass it on to ``t.on_event`` when the kernel is to handle
+it), ``on_clone``, ``on_thread_exit`` and ``on_exit``.  Exec and fork come through the
+process's own ``exec_hooks`` and ``fork_child_hooks``.
+
+A frontend (the GDB stub) runs on a host thread of its own and talks to ``Debugger``:
+``wait_stop()`` blocks until the process stops (a ``Stop``), ``resume()`` lets it run.
+While stopped, every guest thread is held: the reporting one inside its event handler
+(it holds the engine's instance, so no other thread runs guest code), the others in
+``thread_resumes`` or waiting for the instance.
+"""
+
+import signal as host_signal
+import threading
+from dataclasses import dataclass, field
+
+from ..cpu import engine as E
+
+SIGTRAP, SIGINT = int(host_signal.SIGTRAP), int(host_signal.SIGINT)
+
+
+def fault_signal(ev):
+    """The signal a FAULT/TRAP event becomes (as Thread.on_fault decides)."""
+    if ev.kind is E.FAULT:
+        return int(host_signal.SIGSEGV)
+    return {E.VEC_DE: int(host_signal.SIGFPE), E.VEC_UD: int(host_signal.SIGILL),
+            E.VEC_BP: SIGTRAP, E.VEC_DB: SIGTRAP, E.VEC_MF: int(host_signal.SIGFPE),
+            E.VEC_XM: int(host_signal.SIGFPE), E.VEC_AC: int(host_signal.SIGBUS)
+            }.get(ev.vector, int(host_signal.SIGSEGV))
+
+
+@dataclass
+class Stop:
+    """Why the process stopped (what gdb's stop reply says)."""
+    thread: object = None
+    signal: int = SIGTRAP
+    reason: str = ""            # "", "swbreak", "watch", "rwatch", "awatch", "exec",
+                                # "exited", "killed", "fork", "vfork", "vforkdone"
+    addr: int = 0               # watchpoint or fault address
+    status: int = 0             # exit status, or the killing signal
+    event: object = None        # the engine event (FAULT/TRAP) held for the kernel
+    child: int = 0              # fork: the child's pid
+    extra: dict = field(default_factory=dict)
+
+
+class Debugger:
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.proc = None
+        self.kernel = None
+        self.stopped = None             # a Stop while the process is stopped
+        self.started = threading.Event()   # the first thread is about to run
+        self.detached = False
+        self.interrupt = False
+        self.resume_signal = 0
+        self.resume_gen = 0
+        self.only = None                # the one thread allowed to run (a lone step)
+        self.breakpoints = set()
+        self.watchpoints = {}           # (addr, length, access) -> gdb's kind (2, 3, 4)
+        self.auxv = b""
+        self.exec_pending = None        # thread that just exec'd (report at its next run)
+        self.on_stop = None             # frontend callback(Stop), from the guest thread
+        self.stop_at_start = True
+        self.syscall_log = []           # (tid, nr) of the last syscalls, for frontends
+
+    # -- kernel hooks (guest threads) -------------------------------------------------------
+    def _attach(self, t):
+        proc = t.proc
+        if self.proc is proc:
+            return
+        self.proc, self.kernel = proc, t.kernel
+        proc.exec_hooks.append(lambda: self._on_exec(proc))
+        proc.fork_child_hooks.append(self._in_fork_child)
+        self._read_auxv(t)
+
+    def _read_auxv(self, t):
+        """The auxiliary vector from the fresh stack (argc, argv, envp, auxv)."""
+        try:
+            mem = t.mem
+            sp = t.vcpu.get_regs().rsp
+            argc = mem.read_u64(sp)
+            p = sp + 8 * (argc + 2)
+            while mem.read_u64(p):
+                p += 8
+            p += 8
+            start = p
+            while mem.read_u64(p):
+                p += 16
+            self.auxv = mem.read(start, p + 16 - start)
+        except Exception:
+            self.auxv = b""
+
+    def _on_exec(self, proc):
+        """execve replaced the image: the old breakpoints mean nothing any more."""
+        for addr in list(self.breakpoints):
+            proc.engine.remove_breakpoint(addr)
+        self.breakpoints.clear()
+        for (a, n, k) in list(self.watchpoints):
+            proc.engine.remove_watchpoint(a, n, k)
+        self.watchpoints.clear()
+        self.exec_pending = proc.threads[0] if proc.threads else None
+        if self.exec_pending is not None:
+            self._read_auxv(self.exec_pending)
+
+    def _in_fork_child(self):
+        """A forked child is not debugged (gdb's default, follow-fork-mode parent)."""
+        proc = self.proc
+        self.detached = True
+        self.kernel.debugger = None
+        for addr in list(proc.engine.breakpoints):
+            proc.engine.remove_breakpoint(addr)
+        for w in list(proc.engine.watches):
+            proc.engine.remove_watchpoint(*w)
+        for t in proc.threads:
+            t.vcpu.single_step = False
+        self.forked_child_cleanup()
+
+    def forked_child_cleanup(self):
+        """Frontends close what the child must not keep (sockets)."""
+
+    def thread_resumes(self, t):
+        self._attach(t)
+        if self.detached:
+            return
+        if self.stop_at_start:
+            self.stop_at_start = False
+            self.started.set()
+            self.report(t, Stop(signal=SIGTRAP))
+            return
+        if self.exec_pending is t:
+            self.exec_pending = None
+            self.report(t, Stop(signal=SIGTRAP, reason="exec"))
+            return
+        self._hold(t)
+        if self.interrupt:
+            self.report(t, Stop(signal=SIGINT))
+
+    def on_event(self, t, ev):
+        if self.detached:
+            return t.on_event(ev)
+        kind = ev.kind
+        if kind is E.SYSCALL:
+            if len(self.syscall_log) > 200:
+                del self.syscall_log[:100]
+            self.syscall_log.append((t.tid, t.vcpu.syscall_args()[0]))
+            return t.on_event(ev)
+        if kind is E.CPUID:
+            return t.on_event(ev)
+        if kind is E.KICKED:
+            ok = t.on_event(ev)
+            if self.interrupt:
+                self.report(t, Stop(signal=SIGINT))
+            else:
+                self._hold(t)
+            return ok
+        if kind is E.STEP:
+            if t.vcpu.single_step:
+                self.report(t, Stop(signal=SIGTRAP))
+            return True
+        if kind is E.BREAK:
+            if ev.addr in self.breakpoints:
+                if not self.report(t, Stop(signal=SIGTRAP, reason="swbreak", addr=ev.addr)):
+                    t.vcpu.resume_bp = None     # not reported: hit it again
+            return True
+        if kind is E.WATCH:
+            gdbkind = self._watch_kind(ev)
+            reason = {2: "watch", 3: "rwatch", 4: "awatch"}.get(gdbkind, "awatch")
+            self.report(t, Stop(signal=SIGTRAP, reason=reason, addr=ev.addr))
+            return True
+        if kind is E.FAULT or kind is E.TRAP:
+            stop = Stop(signal=fault_signal(ev), addr=ev.addr, event=ev)
+            if not self.report(t, stop):
+                return True             # the instruction runs (and faults) again
+            if self.resume_signal == stop.signal:
+                return t.on_event(ev)   # passed on: the kernel delivers the signal
+            return True                 # suppressed: the instruction runs again
+        return t.on_event(ev)
+
+    def _watch_kind(self, ev):
+        for (a, n, k), gk in self.watchpoints.items():
+            if a == ev.addr and (k == "access" or k == ev.access):
+                return gk
+        return 4
+
+    def on_clone(self, parent, child):
+        pass
+
+    def on_thread_exit(self, t):
+        with self.cond:
+            self.cond.notify_all()
+
+    def on_exit(self, t, exc):
+        """The process ends (exit_group or a fatal signal): say so, then let it go."""
+        if self.detached:
+            return
+        if exc.signal:
+            stop = Stop(thread=t, signal=exc.signal, reason="killed", status=exc.signal)
+        else:
+            stop = Stop(thread=t, signal=0, reason="exited", status=exc.status & 0xFF)
+        self.report(t, stop, wait=False)
+        self.wait_exit_told()
+
+    def wait_exit_told(self):
+        """Frontends override: block until the exit was reported to the user."""
+
+    # -- stopping -------------------------------------------------------------------------
+    def _held(self, t):
+        return not self.detached and (self.stopped is not None
+                                      or (self.only is not None and self.only is not t))
+
+    def _hold(self, t):
+        with self.cond:
+            while self._held(t):
+                self.cond.wait()
+
+    def report(self, t, stop, wait=True):
+        """Stop the process with `stop` (reported by thread t) and hold t until resumed.
+        Returns False if another thread's stop came first (t was only held)."""
+        with self.cond:
+            if self.detached:
+                return False
+            if self._held(t):
+                while self._held(t):
+                    self.cond.wait()
+                return False
+            stop.thread = t
+            self.interrupt = False
+            for th in list(self.proc.threads):
+                th.vcpu.single_step = False
+            self.stopped = stop
+            self.only = None
+            self.resume_signal = 0
+            gen = self.resume_gen
+            self.cond.notify_all()
+        if self.on_stop is not None:
+            self.on_stop(stop)
+        if not wait:
+            return True
+        with self.cond:
+            while (self.resume_gen == gen or self._held(t)) and not self.detached:
+                self.cond.wait()
+        return True
+
+    # -- frontend side ----------------------------------------------------------------------
+    def wait_stop(self, timeout=None):
+        with self.cond:
+            if self.stopped is None:
+                self.cond.wait_for(lambda: self.stopped is not None, timeout)
+            return self.stopped
+
+    def resume(self, step_thread=None, signal=0, others=True):
+        """Let the process run; with step_thread, that thread executes one instruction
+        (alone unless `others`: the rest stay stopped, as gdb steps over a breakpoint)."""
+        with self.cond:
+            if self.stopped is None:
+                return
+            self.only = None
+            if step_thread is not None:
+                step_thread.vcpu.single_step = True
+                if not others:
+                    self.only = step_thread
+            self.resume_signal = signal
+            self.stopped = None
+            self.resume_gen += 1
+            self.cond.notify_all()
+
+    def request_interrupt(self):
+        """Stop the running process soon (gdb's ^C): kick whatever runs."""
+        with self.cond:
+            if self.stopped is not None or self.proc is None:
+                return
+            self.interrupt = True
+        for th in list(self.proc.threads):
+            try:
+                th.notify()
+            except Exception:
+                pass
+
+    def detach(self):
+        proc = self.proc
+        for addr in list(self.breakpoints):
+            proc.engine.remove_breakpoint(addr)
+        self.breakpoints.clear()
+        for w in list(self.watchpoints):
+            proc.engine.remove_watchpoint(*w)
+        self.watchpoints.clear()
+        with self.cond:
+            self.detached = True
+            self.stopped = None
+            self.resume_gen += 1
+            self.cond.notify_all()
+
+    def threads(self):
+        return list(self.proc.threads) if self.proc is not None else []
+
+    def thread(self, tid):
+        for t in self.threads():
+            if t.tid == tid:
+                return t
+        return None
+
+    def add_breakpoint(self, addr):
+        self.breakpoints.add(addr)
+        self.proc.engine.add_breakpoint(addr)
+
+    def remove_breakpoint(self, addr):
+        self.breakpoints.discard(addr)
+        self.proc.engine.remove_breakpoint(addr)
+
+    def add_watchpoint(self, gdbkind, addr, length):
+        access = {2: E.WRITE, 3: E.READ}.get(gdbkind, "access")
+        self.watchpoints[(addr, length, access)] = gdbkind
+        self.proc.engine.add_watchpoint(addr, length, access)
+
+    def remove_watchpoint(self, gdbkind, addr, length):
+        access = {2: E.WRITE, 3: E.READ}.get(gdbkind, "access")
+        self.watchpoints.pop((addr, length, access), None)
+        self.proc.engine.remove_watchpoint(addr, length, access)

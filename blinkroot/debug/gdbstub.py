@@ -1,0 +1,660 @@
+"""A GDB remote stub: ``blinkroot -g PORT PROGRAM`` (qemu-user's flag).
+
+blinkroot waits on 127.0.0.1:PORT before the first instruction; gdb connects with
+``target remote :PORT``.  Served: qSupported, target.xml (i386:x86-64, SSE, orig_rax,
+fs_base/gs_base), g/G/p/P, m/M/X, Z0/Z1 breakpoints, Z2/Z3/Z4 watchpoints, s/c/S/C,
+vCont, ?, qXfer auxv/exec-file/libraries-svr4/features/siginfo/threads, vFile (guest
+files through blinkroot's VFS, so ``-C ROOT`` needs no sysroot), threads (qfThreadInfo,
+Hg/Hc, T, qC), k and D, exec events, no-ack mode.
+"""
+
+import errno
+import os
+import select
+import signal as host_signal
+import socket
+import stat as S
+import struct
+import sys
+import threading
+
+from ..errors import Errno
+from ..cpu import engine as E
+from .core import Debugger, SIGTRAP
+
+# -- registers: amd64-linux's order --------------------------------------------------------
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
+SEGS = ("cs", "ss", "ds", "es", "fs", "gs")
+SEG_VALUES = (0x33, 0x2B, 0, 0, 0, 0)
+FPCTL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop")
+R_EFLAGS, R_SEG0, R_ST0, R_FCTL, R_XMM0, R_MXCSR, R_ORIG_RAX, R_FS_BASE, R_GS_BASE, NREGS = \
+    17, 18, 24, 32, 40, 56, 57, 58, 59, 60
+
+
+def _size(n):
+    if n < 17 or n in (R_ORIG_RAX, R_FS_BASE, R_GS_BASE):
+        return 8
+    if R_ST0 <= n < R_FCTL:
+        return 10
+    if R_XMM0 <= n < R_MXCSR:
+        return 16
+    return 4
+
+
+def _target_xml():
+    def reg(name, bits, typ, n=None, group=None):
+        extra = f' regnum="{n}"' if n is not None else ""
+        extra += f' group="{group}"' if group else ""
+        return f'<reg name="{name}" bitsize="{bits}" type="{typ}"{extra}/>'
+    flags = "".join(f'<field name="{f}" start="{i}" end="{i}"/>' for i, f in (
+        (0, "CF"), (1, ""), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+        (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"), (19, "VIF"),
+        (20, "VIP"), (21, "ID")))
+    core = [f'<flags id="i386_eflags" size="4">{flags}</flags>']
+    for i, r in enumerate(GPRS):
+        typ = "code_ptr" if r == "rip" else "data_ptr" if r in ("rbp", "rsp") else "int64"
+        core.append(reg(r, 64, typ, i))
+    core.append(reg("eflags", 32, "i386_eflags", R_EFLAGS))
+    core += [reg(s, 32, "int32", R_SEG0 + i) for i, s in enumerate(SEGS)]
+    core += [reg(f"st{i}", 80, "i387_ext", R_ST0 + i) for i in range(8)]
+    core += [reg(f, 32, "int", R_FCTL + i, "float") for i, f in enumerate(FPCTL)]
+    mx = "".join(f'<field name="{f}" start="{i}" end="{i}"/>' for i, f in enumerate(
+        ("IE", "DE", "ZE", "OE", "UE", "PE", "DAZ", "IM", "DM", "ZM", "OM", "UM", "PM", "FZ")))
+    sse = ['<vector id="v4f" type="ieee_single" count="4"/>',
+           '<vector id="v2d" type="ieee_double" count="2"/>',
+           '<vector id="v16i8" type="int8" count="16"/>',
+           '<vector id="v8i16" type="int16" count="8"/>',
+           '<vector id="v4i32" type="int32" count="4"/>',
+           '<vector id="v2i64" type="int64" count="2"/>',
+           '<union id="vec128"><field name="v4_float" type="v4f"/>'
+           '<field name="v2_double" type="v2d"/><field name="v16_int8" type="v16i8"/>'
+           '<field name="v8_int16" type="v8i16"/><field name="v4_int32" type="v4i32"/>'
+           '<field name="v2_int64" type="v2i64"/><field name="uint128" type="uint128"/>'
+           '</union>', f'<flags id="i386_mxcsr" size="4">{mx}</flags>']
+    sse += [reg(f"xmm{i}", 128, "vec128", R_XMM0 + i) for i in range(16)]
+    sse.append(reg("mxcsr", 32, "i386_mxcsr", R_MXCSR, "vector"))
+    return ('<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
+            '<target version="1.0"><architecture>i386:x86-64</architecture>'
+            '<osabi>GNU/Linux</osabi>'
+            '<feature name="org.gnu.gdb.i386.core">' + "".join(core) + '</feature>'
+            '<feature name="org.gnu.gdb.i386.sse">' + "".join(sse) + '</feature>'
+            '<feature name="org.gnu.gdb.i386.linux">'
+            + reg("orig_rax", 64, "int", R_ORIG_RAX) + '</feature>'
+            '<feature name="org.gnu.gdb.i386.segments">'
+            + reg("fs_base", 64, "int", R_FS_BASE) + reg("gs_base", 64, "int", R_GS_BASE)
+            + '</feature></target>')
+
+
+TARGET_XML = _target_xml().encode()
+
+
+def read_registers(t):
+    """[bytes] for every register number, as gdb expects them (little-endian)."""
+    regs = t.vcpu.get_regs()
+    fx = t.vcpu.get_fpu()
+    out = [struct.pack("<Q", getattr(regs, r) & 0xFFFFFFFFFFFFFFFF) for r in GPRS]
+    out.append(struct.pack("<I", regs.eflags & 0xFFFFFFFF))
+    out += [struct.pack("<I", v) for v in SEG_VALUES]
+    out += [fx[32 + 16 * i: 42 + 16 * i] for i in range(8)]
+    fcw, fsw, ftw_abridged, _, fop = struct.unpack_from("<HHBBH", fx)
+    ftag = 0
+    for i in range(8):
+        if not (ftw_abridged >> i) & 1:
+            ftag |= 3 << (2 * i)
+    out += [struct.pack("<I", v) for v in (fcw, fsw, ftag, 0, 0, 0, 0, fop)]
+    out += [fx[160 + 16 * i: 176 + 16 * i] for i in range(16)]
+    out.append(fx[24:28])
+    out.append(struct.pack("<q", -1))
+    out += [struct.pack("<Q", regs.fs_base), struct.pack("<Q", regs.gs_base)]
+    return out
+
+
+def write_register(t, n, data):
+    """Set register n from gdb's bytes."""
+    data = bytes(data)
+    if n < 17 or n in (R_EFLAGS, R_FS_BASE, R_GS_BASE):
+        value = int.from_bytes(data, "little")
+        name = GPRS[n] if n < 17 else {R_EFLAGS: "eflags", R_FS_BASE: "fs_base",
+                                       R_GS_BASE: "gs_base"}[n]
+        regs = t.vcpu.get_regs()
+        setattr(regs, name, value)
+        t.vcpu.set_regs(regs)
+        return
+    fx = bytearray(t.vcpu.get_fpu())
+    if R_ST0 <= n < R_FCTL:
+        i = n - R_ST0
+        fx[32 + 16 * i: 42 + 16 * i] = data[:10]
+    elif n == R_FCTL:
+        fx[0:2] = data[:2]
+    elif n == R_FCTL + 1:
+        fx[2:4] = data[:2]
+    elif n == R_FCTL + 2:
+        tag = int.from_bytes(data[:2], "little")
+        fx[4] = sum(1 << i for i in range(8) if (tag >> (2 * i)) & 3 != 3)
+    elif R_XMM0 <= n < R_MXCSR:
+        i = n - R_XMM0
+        fx[160 + 16 * i: 176 + 16 * i] = data[:16]
+    elif n == R_MXCSR:
+        fx[24:28] = data[:4]
+    else:
+        return      # segment selectors, fiseg & co, orig_rax: fixed here
+    t.vcpu.set_fpu(bytes(fx))
+
+
+# -- packets --------------------------------------------------------------------------
+def escape(data):
+    out = bytearray()
+    for b in data:
+        if b in (0x23, 0x24, 0x7D, 0x2A):
+            out += bytes((0x7D, b ^ 0x20))
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def unescape(data):
+    out = bytearray()
+    it = iter(data)
+    for b in it:
+        if b == 0x7D:
+            out.append(next(it) ^ 0x20)
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+# Linux errno -> gdb's File-I/O errno
+_FIO_ERRNO = {errno.EPERM: 1, errno.ENOENT: 2, errno.EINTR: 4, errno.EBADF: 9,
+              errno.EACCES: 13, errno.EFAULT: 14, errno.EBUSY: 16, errno.EEXIST: 17,
+              errno.ENODEV: 19, errno.ENOTDIR: 20, errno.EISDIR: 21, errno.EINVAL: 22,
+              errno.ENFILE: 23, errno.EMFILE: 24, errno.EFBIG: 27, errno.ENOSPC: 28,
+              errno.ESPIPE: 29, errno.EROFS: 30, errno.ENAMETOOLONG: 91}
+
+
+def _fio_error(e):
+    return b"F-1,%x" % _FIO_ERRNO.get(e, 9999)
+
+
+class GdbStub(Debugger):
+    """The debugger hooks plus a server thread speaking gdb's remote protocol."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        super().__init__()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, port))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.conn = None
+        self.noack = False
+        self.exec_events = False
+        self.g_thread = None        # Hg: the thread g/p/m talk about
+        self.c_thread = None        # Hc
+        self.files = {}             # vFile descriptors -> host fds
+        self.exit_told = threading.Event()
+        self.last_stop = None
+        self.rxbuf = b""
+        self.trace = bool(os.environ.get("BLINKROOT_GDB_TRACE"))
+        self.server = threading.Thread(target=self._serve, name="gdbstub", daemon=True)
+        self.server.start()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def forked_child_cleanup(self):
+        for s in (self.conn, self.listener):
+            try:
+                if s is not None:
+                    os.close(s.detach())    # the child's copies only; gdb keeps the parent
+            except OSError:
+                pass
+        for fd in self.files.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def wait_exit_told(self):
+        self.exit_told.wait(10)
+
+    def _recv(self):
+        data = self.conn.recv(65536)
+        if not data:
+            raise EOFError
+        self.rxbuf += data
+
+    def _packet(self, block=True):
+        """The next packet's payload, b"\\x03" for an interrupt, None if none (non-block)."""
+        while True:
+            buf = self.rxbuf
+            i = 0
+            while i < len(buf) and buf[i:i + 1] in (b"+", b"-"):
+                i += 1
+            buf = self.rxbuf = buf[i:]
+            if buf[:1] == b"\x03":
+                self.rxbuf = buf[1:]
+                return b"\x03"
+            if buf[:1] == b"$":
+                end = buf.find(b"#")
+                if end >= 0 and len(buf) >= end + 3:
+                    payload = buf[1:end]
+                    self.rxbuf = buf[end + 3:]
+                    if not self.noack:
+                        self.conn.sendall(b"+")
+                    return payload
+            elif buf:
+                self.rxbuf = buf[buf.find(b"$"):] if b"$" in buf else b""
+                continue
+            if not block:
+                r, _, _ = select.select([self.conn], [], [], 0)
+                if not r:
+                    return None
+            self._recv()
+
+    def _send(self, payload):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        pkt = b"$" + payload + b"#%02x" % (sum(payload) & 0xFF)
+        while True:
+            self.conn.sendall(pkt)
+            if self.noack:
+                return
+            while not self.rxbuf[:1] in (b"+", b"-"):
+                if self.rxbuf[:1] in (b"$", b"\x03"):
+                    return      # gdb went on without acking
+                self._recv()
+            ack, self.rxbuf = self.rxbuf[:1], self.rxbuf[1:]
+            if ack == b"+":
+                return
+
+    def _serve(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.conn = conn
+        self.started.wait()
+        self.wait_stop()
+        try:
+            while True:
+                pkt = self._packet()
+                if pkt == b"\x03":
+                    continue
+                if self.trace:
+                    sys.stderr.write(f"gdb> {pkt[:200]!r}\n")
+                reply = self.handle(pkt)
+                if self.trace and reply is not None:
+                    sys.stderr.write(f"gdb< {reply[:200]!r}\n")
+                if reply is not None:
+                    self._send(reply)
+        except (EOFError, OSError):
+            pass
+        except Exception as e:      # report, and let the guest go on undebugged
+            sys.stderr.write(f"blinkroot: gdb stub: {type(e).__name__}: {e}\n")
+        if not self.detached and self.last_stop is not None \
+                and self.last_stop.reason in ("exited", "killed"):
+            self.exit_told.set()
+            return
+        # gdb went away: the program is killed, as under qemu -g.
+        os.kill(os.getpid(), host_signal.SIGKILL)
+
+    # -- stop replies ------------------------------------------------------------------------
+    def stop_reply(self, stop):
+        self.last_stop = stop
+        if stop.reason == "exited":
+            return b"W%02x" % stop.status
+        if stop.reason == "killed":
+            return b"X%02x" % stop.status
+        t = stop.thread
+        self.g_thread = self.c_thread = t
+        parts = [b"T%02x" % stop.signal, b"thread:%x;" % t.tid]
+        if stop.reason == "swbreak":
+            parts.append(b"swbreak:;")
+        elif stop.reason in ("watch", "rwatch", "awatch"):
+            parts.append(b"%s:%x;" % (stop.reason.encode(), stop.addr))
+        elif stop.reason == "exec" and self.exec_events:
+            parts.append(b"exec:%s;" % bytes(self.proc.exe).hex().encode())
+        try:
+            regs = read_registers(t)
+            for n in (6, 7, 16):
+                parts.append(b"%02x:%s;" % (n, regs[n].hex().encode()))
+        except Exception:
+            pass
+        return b"".join(parts)
+
+    def _run_until_stop(self, step=None, signal=0, others=True):
+        self.resume(step, signal, others)
+        while True:
+            stop = self.wait_stop(timeout=0.05)
+            if stop is not None:
+                if stop.reason in ("exited", "killed"):
+                    reply = self.stop_reply(stop)
+                    self._send(reply)
+                    self.exit_told.set()
+                    return None
+                return self.stop_reply(stop)
+            pkt = self._packet(block=False)
+            if pkt == b"\x03":
+                self.request_interrupt()
+            elif pkt is not None:
+                pass    # all-stop: nothing else is valid while running
+
+    # -- commands -----------------------------------------------------------------------------
+    def _thread_arg(self, s):
+        s = s.decode()
+        if s.startswith("p"):
+            s = s.split(".")[-1]
+        tid = int(s, 16) if s not in ("-1", "") else -1
+        if tid in (0, -1):
+            return None
+        return self.thread(tid)
+
+    def _cur(self, which="g"):
+        t = self.g_thread if which == "g" else self.c_thread
+        if t is None or t not in self.threads():
+            t = self.stopped.thread if self.stopped and self.stopped.thread in self.threads() \
+                else (self.threads() or [None])[0]
+        return t
+
+    def handle(self, pkt):
+        cmd = pkt[:1]
+        body = pkt[1:]
+        if cmd == b"?":
+            return self.stop_reply(self.stopped or self.last_stop)
+        if cmd == b"g":
+            return b"".join(read_registers(self._cur())).hex().encode()
+        if cmd == b"G":
+            data = bytes.fromhex(body.decode())
+            t, off = self._cur(), 0
+            for n in range(NREGS):
+                size = _size(n)
+                if off + size > len(data):
+                    break
+                write_register(t, n, data[off:off + size])
+                off += size
+            return b"OK"
+        if cmd == b"p":
+            n = int(body, 16)
+            if n >= NREGS:
+                return b"E00"
+            return read_registers(self._cur())[n].hex().encode()
+        if cmd == b"P":
+            n, value = body.split(b"=")
+            n = int(n, 16)
+            if n >= NREGS:
+                return b"E00"
+            write_register(self._cur(), n, bytes.fromhex(value.decode()))
+            return b"OK"
+        if cmd == b"m":
+            addr, length = (int(x, 16) for x in body.split(b","))
+            data = self.read_memory(addr, length)
+            return data.hex().encode() if data else b"E14"
+        if cmd == b"M":
+            where, hexdata = body.split(b":", 1)
+            addr, _length = (int(x, 16) for x in where.split(b","))
+            return self.write_memory(addr, bytes.fromhex(hexdata.decode()))
+        if cmd == b"X":
+            colon = body.index(b":")
+            addr, _length = (int(x, 16) for x in body[:colon].split(b","))
+            return self.write_memory(addr, unescape(body[colon + 1:]))
+        if cmd in (b"Z", b"z"):
+            kind, addr, length = body.split(b",")[:3]
+            kind, addr, length = int(kind), int(addr, 16), int(length.split(b";")[0], 16)
+            if kind in (0, 1):
+                (self.add_breakpoint if cmd == b"Z" else self.remove_breakpoint)(addr)
+                return b"OK"
+            if kind in (2, 3, 4):
+                if cmd == b"Z":
+                    self.add_watchpoint(kind, addr, length)
+                else:
+                    self.remove_watchpoint(kind, addr, length)
+                return b"OK"
+            return b""
+        if cmd == b"H":
+            t = self._thread_arg(body[1:])
+            if body[:1] == b"g":
+                self.g_thread = t
+            else:
+                self.c_thread = t
+            return b"OK"
+        if cmd == b"T":
+            return b"OK" if self._thread_arg(body) is not None else b"E01"
+        if cmd in (b"c", b"s", b"C", b"S"):
+            sig = 0
+            if cmd in (b"C", b"S"):
+                sig = int(body.split(b";")[0], 16)
+            step = self._cur("c") if cmd in (b"s", b"S") else None
+            return self._run_until_stop(step, sig, others=step is None)
+        if cmd == b"k":
+            os.kill(os.getpid(), host_signal.SIGKILL)
+            return None
+        if cmd == b"D":
+            self._send(b"OK")
+            self.detach()
+            raise EOFError
+        if cmd == b"v":
+            return self.handle_v(pkt)
+        if cmd == b"q":
+            return self.handle_q(pkt)
+        if cmd == b"Q":
+            if pkt == b"QStartNoAckMode":
+                self._send(b"OK")
+                self.noack = True
+                return None
+            return b""
+        return b""
+
+    def handle_v(self, pkt):
+        if pkt == b"vCont?":
+            return b"vCont;c;C;s;S"
+        if pkt.startswith(b"vCont;"):
+            step, sig, default_sig, others = None, 0, 0, False
+            for action in pkt[6:].split(b";"):
+                what, _, tid = action.partition(b":")
+                op = what[:1]
+                t = self._thread_arg(tid) if tid else None
+                if op in (b"s", b"S"):
+                    step = t or self._cur("c")
+                    if op == b"S":
+                        sig = int(what[1:], 16)
+                if op in (b"c", b"C") and t is None:
+                    others = True
+                if op == b"C":
+                    if t is None or t is (self.stopped and self.stopped.thread):
+                        default_sig = int(what[1:], 16)
+            return self._run_until_stop(step, sig or default_sig, others or step is None)
+        if pkt.startswith(b"vFile:"):
+            return self.handle_vfile(pkt[6:])
+        if pkt.startswith(b"vKill"):
+            os.kill(os.getpid(), host_signal.SIGKILL)
+        return b""
+
+    def handle_q(self, pkt):
+        if pkt.startswith(b"qSupported"):
+            features = pkt.partition(b":")[2].split(b";")
+            self.exec_events = b"exec-events+" in features
+            return (b"PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;"
+                    b"qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
+                    b"qXfer:siginfo:read+;qXfer:threads:read+;vContSupported+;"
+                    b"swbreak+;exec-events+")
+        if pkt.startswith(b"qXfer:"):
+            parts = pkt.split(b":")
+            obj, annex, offlen = parts[1], parts[3], parts[4]
+            off, length = (int(x, 16) for x in offlen.split(b","))
+            data = self.xfer(obj, annex)
+            if data is None:
+                return b"E00"
+            chunk = data[off:off + length]
+            return (b"m" if off + length < len(data) else b"l") + escape(chunk)
+        if pkt == b"qfThreadInfo":
+            return b"m" + b",".join(b"%x" % t.tid for t in self.threads())
+        if pkt == b"qsThreadInfo":
+            return b"l"
+        if pkt == b"qC":
+            t = self._cur()
+            return b"QC%x" % t.tid if t else b""
+        if pkt.startswith(b"qAttached"):
+            return b"0"
+        if pkt.startswith(b"qSymbol"):
+            return b"OK"
+        if pkt.startswith(b"qThreadExtraInfo,"):
+            t = self._thread_arg(pkt.split(b",")[1])
+            name = b"main" if t is not None and t.tid == self.proc.pid else b"thread"
+            return name.hex().encode()
+        return b""
+
+    # -- memory -------------------------------------------------------------------------------
+    def read_memory(self, addr, length):
+        """What is readable from addr on (gdb takes short reads), through the guest's
+        checks: nothing (E14) if addr itself is not mapped."""
+        mem = self.proc.mem
+        out = b""
+        while length > 0:
+            n = min(length, 4096 - (addr & 4095))
+            try:
+                mem.check(addr, n, 0)
+                out += mem.read_raw(addr, n)
+            except (Errno, Exception):
+                break
+            addr += n
+            length -= n
+        return out
+
+    def write_memory(self, addr, data):
+        """ptrace's POKEDATA: any mapped page, even read-only code."""
+        mem = self.proc.mem
+        try:
+            mem.check(addr, len(data), 0)
+            for a in (addr, addr + len(data) - 1):
+                v = mem.find(a)
+                if v is None or (v.flags & 1 and v.host_fd >= 0):  # MAP_SHARED file: no
+                    return b"E14"
+            mem.write_force(addr, data)
+        except Exception:
+            return b"E14"
+        return b"OK"
+
+    # -- qXfer objects --------------------------------------------------------------------
+    def xfer(self, obj, annex):
+        if obj == b"features":
+            return TARGET_XML if annex == b"target.xml" else None
+        if obj == b"auxv":
+            return self.auxv
+        if obj == b"exec-file":
+            return bytes(self.proc.exe) if self.proc.exe else None
+        if obj == b"libraries-svr4":
+            return self.libraries_svr4().encode()
+        if obj == b"siginfo":
+            stop = self.stopped or self.last_stop
+            if stop is None:
+                return None
+            code = 0x80 if stop.event is not None else 0
+            if stop.event is not None and stop.event.kind is E.FAULT:
+                v = self.proc.mem.find(stop.addr)
+                code = 2 if v is not None else 1        # SEGV_ACCERR / SEGV_MAPERR
+            return struct.pack("<iiiiQ", stop.signal, 0, code, 0, stop.addr).ljust(128, b"\0")
+        if obj == b"threads":
+            items = "".join(f'<thread id="{t.tid:x}" core="0" name="'
+                            f'{bytes(self.proc.comm).decode(errors="replace")}"/>'
+                            for t in self.threads())
+            return f'<?xml version="1.0"?><threads>{items}</threads>'.encode()
+        return None
+
+    def libraries_svr4(self):
+        """The loaded objects, from the r_debug that DT_DEBUG of the main executable's
+        dynamic section points to (0 until ld.so has filled it in)."""
+        empty = '<library-list-svr4 version="1.0"/>'
+        mem = self.proc.mem
+        aux = dict(struct.iter_unpack("<QQ", self.auxv[: len(self.auxv) // 16 * 16]))
+        phdr, phnum = aux.get(3), aux.get(5)
+        if not phdr or not phnum:
+            return empty
+        try:
+            bias, dyn = None, None
+            for i in range(phnum):
+                p_type, _flags, _off, vaddr, _pa, _fs, memsz, _al = struct.unpack(
+                    "<IIQQQQQQ", mem.read(phdr + 56 * i, 56))
+                if p_type == 6:                 # PT_PHDR
+                    bias = phdr - vaddr
+                elif p_type == 2:               # PT_DYNAMIC
+                    dyn = (vaddr, memsz)
+            if dyn is None:
+                return empty
+            if bias is None:
+                bias = 0 if aux.get(9, 0) < 0x400000 else 0
+            r_debug = 0
+            addr = dyn[0] + bias
+            for _ in range(dyn[1] // 16):
+                tag, val = struct.unpack("<qQ", mem.read(addr, 16))
+                if tag == 0:
+                    break
+                if tag == 21:                   # DT_DEBUG
+                    r_debug = val
+                addr += 16
+            if not r_debug:
+                return empty
+            lm = mem.read_u64(r_debug + 8)
+            out, main_lm, seen = [], 0, 0
+            while lm and seen < 1024:
+                l_addr, l_name, l_ld, l_next = struct.unpack("<QQQQ", mem.read(lm, 32))
+                name = mem.read_cstr(l_name) if l_name else b""
+                if seen == 0:
+                    main_lm = lm
+                else:
+                    esc = (name.decode("utf-8", "replace").replace("&", "&amp;")
+                           .replace('"', "&quot;").replace("<", "&lt;"))
+                    out.append(f'<library name="{esc}" lm="0x{lm:x}" l_addr="0x{l_addr:x}" '
+                               f'l_ld="0x{l_ld:x}" lmid="0x0"/>')
+                lm = l_next
+                seen += 1
+            return (f'<library-list-svr4 version="1.0" main-lm="0x{main_lm:x}">'
+                    + "".join(out) + "</library-list-svr4>")
+        except Exception:
+            return empty
+
+    # -- vFile: the guest's files through blinkroot's VFS ---------------------------------
+    def handle_vfile(self, body):
+        op, _, args = body.partition(b":")
+        args = args.split(b",")
+        try:
+            if op == b"setfs":
+                return b"F0"
+            if op == b"open":
+                path = bytes.fromhex(args[0].decode())
+                flags = int(args[1], 16)
+                if flags & 3:
+                    return _fio_error(errno.EACCES)
+                host = self.kernel.vfs.host_path(self.proc, -100, path)
+                fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
+                n = 3
+                while n in self.files:
+                    n += 1
+                self.files[n] = fd
+                return b"F%x" % n
+            if op == b"pread":
+                fd, count, offset = (int(x, 16) for x in args[:3])
+                data = os.pread(self.files[fd], min(count, 16384), offset)
+                return b"F%x;" % len(data) + escape(data)
+            if op == b"close":
+                os.close(self.files.pop(int(args[0], 16)))
+                return b"F0"
+            if op == b"fstat":
+                st = os.fstat(self.files[int(args[0], 16)])
+                data = struct.pack(">IIIIIIIQQQIII", st.st_dev & 0xFFFFFFFF,
+                                   st.st_ino & 0xFFFFFFFF, st.st_mode, st.st_nlink,
+                                   st.st_uid, st.st_gid, st.st_rdev & 0xFFFFFFFF, st.st_size,
+                                   st.st_blksize, st.st_blocks, int(st.st_atime),
+                                   int(st.st_mtime), int(st.st_ctime))
+                return b"F%x;" % len(data) + escape(data)
+            if op == b"readlink":
+                path = bytes.fromhex(args[0].decode())
+                host = self.kernel.vfs.host_path(self.proc, -100, path, follow=False)
+                data = os.readlink(host)
+                return b"F%x;" % len(data) + escape(data)
+        except KeyError:
+            return _fio_error(errno.EBADF)
+        except Errno as e:
+            return _fio_error(e.errno)
+        except OSError as e:
+            return _fio_error(e.errno)
+        return b""

@@ -1,0 +1,294 @@
+"""blinkenlights' TUI (textual): disassembly, registers, stack, memory, the guest's
+terminal, the syscall log and the threads, over a debugging Session."""
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from .session import Session, GPR_ORDER
+
+# IBM Code Page 437 as blink draws memory: control codes get their CP437 glyphs.
+CP437_LOW = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
+
+
+def cp437(b):
+    if b < 0x20:
+        return CP437_LOW[b]
+    if b == 0x7F:
+        return "⌂"
+    if b < 0x80:
+        return chr(b)
+    return bytes([b]).decode("cp437")
+
+
+HELP = """\
+ s   step one instruction        n   next (step over calls)
+ f   finish (run until return)   c   continue
+ b   toggle breakpoint at rip    i / ctrl+c  interrupt
+ m   memory panel: follow operand / stack
+ ?   this help                   q   quit (kills the program)
+ ENTER or ESC closes a dialog."""
+
+
+class Dialog(ModalScreen):
+    BINDINGS = [Binding("enter", "close", "close"), Binding("escape", "close", "close"),
+                Binding("q", "close", show=False)]
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > Static { width: auto; max-width: 80%; padding: 1 2; border: heavy $error;
+                      background: $panel; }
+    """
+
+    def __init__(self, title, text):
+        super().__init__()
+        self.title_text, self.body = title, text
+
+    def compose(self) -> ComposeResult:
+        w = Static(Text(self.body), id="dialog-body")
+        w.border_title = self.title_text
+        yield w
+
+    def action_close(self):
+        self.app.pop_screen()
+
+
+class Panel(Static):
+    DEFAULT_CSS = "Panel { border: round $primary; height: 1fr; overflow: hidden; }"
+
+    def __init__(self, title, **kw):
+        super().__init__("", **kw)
+        self.border_title = title
+
+
+class Blinkenlights(App):
+    TITLE = "blinkenlights"
+    CSS = """
+    Screen { layout: vertical; }
+    #status { height: 1; background: $boost; }
+    #top { height: 3fr; }
+    #bottom { height: 2fr; }
+    #disasm { width: 3fr; }
+    #right { width: 2fr; }
+    #regs { height: 12; }
+    #threads { height: 5; }
+    #memory { width: 80; }
+    #term { width: 1fr; }
+    #syscalls { width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("s", "step", "step"), Binding("n", "next", "next"),
+        Binding("f", "finish", "finish"), Binding("c", "cont", "continue"),
+        Binding("b", "toggle_break", "break"), Binding("m", "memory_mode", "memory", show=False),
+        Binding("i", "interrupt", "interrupt", show=False),
+        Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
+        Binding("question_mark", "help", "help"), Binding("q", "quit_debugger", "quit"),
+    ]
+
+    def __init__(self, argv, breakpoints=(), blinkroot_flags=(), root=None, session=None):
+        super().__init__()
+        self.argv = list(argv)
+        self.initial_breakpoints = list(breakpoints)
+        self.blinkroot_flags = list(blinkroot_flags)
+        self.root = root
+        self.session = session
+        self.busy = False
+        self.memory_follow = True
+        self.message = ""
+        self.dialogs = []           # (title, text) of every dialog shown, for tests
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with Horizontal(id="top"):
+            yield Panel("disassembly", id="disasm")
+            with Vertical(id="right"):
+                yield Panel("registers", id="regs")
+                yield Panel("stack", id="stack")
+                yield Panel("processes / threads", id="threads")
+        with Horizontal(id="bottom"):
+            yield Panel("memory", id="memory")
+            yield Panel("terminal", id="term")
+            yield Panel("system calls", id="syscalls")
+        yield Footer()
+
+    def on_mount(self):
+        if self.session is None:
+            self.session = Session(self.argv, self.blinkroot_flags, self.root)
+        s = self.session
+        for spec in self.initial_breakpoints:
+            addr = s.symbols.resolve(spec)
+            if addr is None:
+                self.message = f"no symbol {spec!r}"
+            else:
+                s.toggle_breakpoint(addr)
+        s.output_listeners.append(lambda _d: self.call_from_thread(self.draw_terminal))
+        self.set_interval(0.5, self.draw_syscalls)
+        self.draw()
+
+    def on_unmount(self):
+        if self.session is not None:
+            self.session.close()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def draw(self):
+        s = self.session
+        state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
+        where = s.symbols.describe(s.rip) if not s.stop.exited else ""
+        status = Text(f" {s.program}  {state}  rip={s.rip:#x} {where}  {self.message}")
+        self.query_one("#status", Static).update(status)
+        if not s.stop.exited:
+            self.draw_disasm()
+            self.draw_regs()
+            self.draw_stack()
+            self.draw_memory()
+            self.draw_threads()
+        self.draw_terminal()
+        self.draw_syscalls()
+
+    def draw_disasm(self):
+        s = self.session
+        t = Text()
+        for addr, raw, text, label in s.disassembly(40):
+            if label:
+                t.append(f"{label}:\n", style="bold cyan")
+            mark = "▶" if addr == s.rip else " "
+            bp = "●" if addr in s.breakpoints else " "
+            style = "reverse" if addr == s.rip else ""
+            t.append(bp, style="bold red")
+            t.append(f"{mark}{addr:012x} {raw[:8].hex(' '):<24} {text}\n", style=style)
+        self.query_one("#disasm", Panel).update(t)
+
+    def draw_regs(self):
+        s = self.session
+        t = Text()
+        for i, name in enumerate(GPR_ORDER):
+            v = s.regs.get(name, 0)
+            changed = s.prev_regs and s.prev_regs.get(name) != v
+            t.append(f"{name:>7} ", style="dim")
+            t.append(f"{v:016x}", style="bold yellow reverse" if changed else "")
+            t.append("\n" if i % 2 else "  ")
+        self.query_one("#regs", Panel).update(t)
+
+    def draw_stack(self):
+        s = self.session
+        t = Text()
+        for addr, value in s.stack(16):
+            desc = s.symbols.describe(value)
+            t.append(f"{addr:012x} ", style="dim")
+            t.append(f"{value:016x}")
+            if desc:
+                t.append(f" {desc}", style="cyan")
+            t.append("\n")
+        self.query_one("#stack", Panel).update(t)
+
+    def draw_memory(self):
+        s = self.session
+        focus = s.memory_focus() if self.memory_follow else s.regs.get("rsp", 0)
+        start = focus & ~0xF
+        data = s.client.read(start, 16 * 8)
+        t = Text()
+        for row in range(8):
+            chunk = data[16 * row: 16 * row + 16]
+            if not chunk:
+                break
+            t.append(f"{start + 16 * row:012x} ", style="dim")
+            for i, b in enumerate(chunk):
+                hot = start + 16 * row + i == focus
+                t.append(f"{b:02x}", style="reverse" if hot else "")
+                t.append(" ")
+            t.append("".join(cp437(b) for b in chunk) + "\n")
+        panel = self.query_one("#memory", Panel)
+        panel.border_title = f"memory {focus:#x}"
+        panel.update(t)
+
+    def draw_threads(self):
+        s = self.session
+        t = Text()
+        try:
+            tids = s.threads()
+        except Exception:
+            tids = []
+        t.append(f"pid {s.child.pid}\n", style="bold")
+        for tid in tids:
+            cur = tid == s.stop.thread
+            t.append(f"{'*' if cur else ' '} thread {tid}\n", style="bold" if cur else "")
+        self.query_one("#threads", Panel).update(t)
+
+    def draw_terminal(self):
+        s = self.session
+        text = bytes(s.output[-8192:]).decode("utf-8", "replace").replace("\r\n", "\n")
+        panel = self.query_one("#term", Panel)
+        lines = text.split("\n")[-max(1, panel.size.height - 2):]
+        panel.update(Text.from_ansi("\n".join(lines)))
+
+    def draw_syscalls(self):
+        s = self.session
+        if s is None:
+            return
+        panel = self.query_one("#syscalls", Panel)
+        lines = s.syscall_log(max(1, panel.size.height - 2))
+        panel.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
+
+    # -- commands ---------------------------------------------------------------------------
+    def _run(self, fn):
+        """Run a (possibly long) session command off the UI thread."""
+        if self.busy or self.session.stop.exited:
+            return
+        self.busy = True
+        self.message = ""
+        self.draw()
+
+        def work():
+            try:
+                fn()
+            except Exception as e:
+                self.message = f"{type(e).__name__}: {e}"
+            self.call_from_thread(self._done)
+
+        self.run_worker(work, thread=True, exclusive=False)
+
+    def _done(self):
+        self.busy = False
+        s = self.session
+        msg = s.stop_message()
+        if s.stop.kind == "T" and "swbreak" in s.stop.info:
+            self.message = f"breakpoint {s.symbols.describe(s.rip) or hex(s.rip)}"
+        self.draw()
+        if msg is not None:
+            self.dialogs.append(msg)
+            self.push_screen(Dialog(*msg))
+
+    def action_step(self):
+        self._run(self.session.step)
+
+    def action_next(self):
+        self._run(self.session.next)
+
+    def action_finish(self):
+        self._run(self.session.finish)
+
+    def action_cont(self):
+        self._run(self.session.cont)
+
+    def action_interrupt(self):
+        if self.busy:
+            self.session.interrupt()
+
+    def action_toggle_break(self):
+        if self.busy or self.session.stop.exited:
+            return
+        on = self.session.toggle_breakpoint(self.session.rip)
+        self.message = ("breakpoint set" if on else "breakpoint cleared")
+        self.draw()
+
+    def action_memory_mode(self):
+        self.memory_follow = not self.memory_follow
+        self.draw()
+
+    def action_help(self):
+        self.push_screen(Dialog("help", HELP))
+
+    def action_quit_debugger(self):
+        self.exit()

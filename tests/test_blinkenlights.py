@@ -1,0 +1,107 @@
+"""blinkenlights' TUI, headless with textual's Pilot: step, breakpoints, a fault dialog."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("textual")
+
+from guestlib import REPO_ROOT
+
+PROG = r"""
+#include <stdio.h>
+volatile int *nowhere = (int *)16;
+int square(int x) { return x * x; }
+int main(int argc, char **argv) {
+    puts("hello from the guest");
+    int v = square(argc + 2);
+    if (argc > 1) return *nowhere;
+    return v;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    d = tmp_path_factory.mktemp("bl")
+    (d / "p.c").write_text(PROG)
+    exe = d / "p"
+    subprocess.run(["gcc", "-O0", "-g", str(d / "p.c"), "-o", str(exe)], check=True)
+    return exe
+
+
+async def settle(app, pilot, timeout=60):
+    for _ in range(int(timeout / 0.05)):
+        await pilot.pause(0.05)
+        if not app.busy:
+            return
+    raise AssertionError("the debugger never stopped")
+
+
+def make_app(argv, breakpoints=()):
+    from blinkroot.debug.tui import Blinkenlights
+    return Blinkenlights([str(a) for a in argv], breakpoints=breakpoints)
+
+
+def test_step_and_breakpoints_by_symbol_and_plt(program, tmp_path):
+    async def scenario():
+        app = make_app([program], breakpoints=["main", "puts@plt"])
+        async with app.run_test(size=(160, 50)) as pilot:
+            s = app.session
+            first = s.rip
+            await pilot.press("s")
+            await settle(app, pilot)
+            assert s.rip != first
+            assert s.prev_regs["rip"] == first
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert s.symbols.describe(s.rip) == "main"
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert s.symbols.describe(s.rip) == "puts@plt"
+            assert "puts@plt" in str(app.query_one("#disasm").render())
+            await pilot.press("f")                  # back in main, puts done
+            await settle(app, pilot)
+            assert s.symbols.describe(s.rip).startswith("main+")
+            assert b"hello from the guest" in bytes(s.output)
+            await pilot.press("n", "n", "n", "n", "n", "n")
+            await settle(app, pilot)
+            # docs/blinkenlights.svg (the README's) is one of these, saved with
+            # BLINKENLIGHTS_SCREENSHOT=docs
+            shots = os.environ.get("BLINKENLIGHTS_SCREENSHOT", str(tmp_path))
+            app.save_screenshot("blinkenlights.svg", shots)
+            assert "puts@plt" in open(os.path.join(shots, "blinkenlights.svg")).read()
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert app.dialogs[-1] == ("exited", "the program exited with status 9")
+    asyncio.run(scenario())
+
+
+def test_fault_stops_at_the_instruction_with_a_dialog(program):
+    async def scenario():
+        app = make_app([program, "crash"])
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("c")
+            await settle(app, pilot)
+            title, text = app.dialogs[-1]
+            assert title == "SIGSEGV"
+            assert "segmentation fault at address 0x10" in text
+            s = app.session
+            insn = s.insn_at(s.rip)
+            assert insn.mnemonic == "mov" and "[rax]" in insn.op_str
+            assert s.symbols.describe(s.rip).startswith("main+")
+            await pilot.press("enter")
+    asyncio.run(scenario())
+
+
+def test_no_tui_flag_runs_like_blinkroot(program):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    res = subprocess.run([sys.executable, "-c", "from blinkroot.debug.cli import main; main()",
+                          "-t", str(program)], capture_output=True, env=env, timeout=60)
+    assert res.stdout == b"hello from the guest\n" and res.returncode == 9
