@@ -10,6 +10,8 @@ Directives in the leading ``//`` comment lines of a guest C file:
     // cflags: -lm           appended to the compiler command line
     // args: a "b c" ''      the program's arguments (shell-quoted)
     // stdin: some text      one line of standard input (repeatable)
+    // oracle: none          not a differential test (what it prints is blinkroot's own,
+                             e.g. its CPUID): other tests run it and check the output
 """
 
 import difflib
@@ -95,8 +97,9 @@ class GuestSource:
 
 
 def guest_names() -> list:
-    """Names of all guest programs, sorted."""
-    return sorted(p.stem for p in GUEST_DIR.glob("*.c"))
+    """Names of the guest programs whose oracle is native Linux, sorted."""
+    return sorted(p.stem for p in GUEST_DIR.glob("*.c")
+                  if "// oracle: none" not in p.read_text().split("\n\n", 1)[0])
 
 
 def toolchain_available(toolchain: str) -> bool:

@@ -1,5 +1,6 @@
 // cpuid_view: what CPUID tells the guest (checked under blinkroot only: the host's
-// answers differ by machine, blinkroot's are its engine's).
+// answers differ by machine, blinkroot's are its engine's; see tests/test_engine.py).
+// oracle: none
 #include <cpuid.h>
 #include <stdio.h>
 #include <string.h>
