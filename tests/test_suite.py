@@ -314,3 +314,17 @@ def test_suite_word_only_when_not_a_path(tmp_path):
     r = subprocess.run([sys.executable, "-m", "blinkroot", "./suite"], capture_output=True,
                        text=True, env=env, cwd=tmp_path)
     assert r.returncode == 127 and "suite" in r.stderr
+
+
+def test_from_json_rewrites_reports(fake_suites, first_run):
+    _, out, doc = first_run
+    env = dict(os.environ, PYTHONPATH=str(guestlib.REPO_ROOT))
+    copy = fake_suites["top"] / "again"
+    import shutil
+    shutil.copytree(out, copy)
+    (copy / "report.txt").unlink()
+    r = subprocess.run([sys.executable, "-m", "blinkroot", "suite", "--from-json",
+                        str(copy / "results.json")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ltp/differs01" in (copy / "report.txt").read_text()
+    assert json.loads((copy / "results.json").read_text())["work_list"] == doc["work_list"]

@@ -49,10 +49,17 @@ regressed, 2 on a usage error, else 0."""
 @click.option("--emulated-only", is_flag=True, help="Do not run natively.")
 @click.option("--keep-work", is_flag=True, help="Keep each run's scratch directory under OUT/work.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--from-json", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="Run nothing: rewrite the reports beside an earlier results.json (and "
+                   "compare with --expected).")
 def command(ltp_prefix, ltp_runtest, libc_test, libc_test_runtest, jobs, timeout, filter_re, limit,
             out_dir, expected, save_expected, note, blinkroot_flags, blinkroot_cmd, env,
-            native_only, emulated_only, keep_work, quiet):
+            native_only, emulated_only, keep_work, quiet, from_json):
     """Run LTP and libc-test natively and under blinkroot; report the differences."""
+    if from_json:
+        results, meta = report.load_results(from_json)
+        _finish(Path(from_json).resolve().parent, results, meta, meta.get("revisions", {}),
+                expected, save_expected, note)
     if not ltp_prefix and not libc_test:
         raise click.UsageError("give --ltp PREFIX and/or --libc-test DIR")
     if native_only and emulated_only:
@@ -101,7 +108,11 @@ def command(ltp_prefix, ltp_runtest, libc_test, libc_test_runtest, jobs, timeout
             click.echo(runner.progress_line(done, total, r), err=True)
 
     results = runner.run_tests(cfg, tests, progress)
-    meta = report.meta_for(cfg, revisions)
+    _finish(out, results, report.meta_for(cfg, revisions), revisions, expected, save_expected, note)
+
+
+def _finish(out, results, meta, revisions, expected, save_expected, note):
+    """Write the reports, print the summary and exit."""
     comparison = report.compare(results, report.read_expected(expected)) if expected else None
     text = report.text_report(out, results, meta, comparison)
     (out / "report.txt").write_text(text)

@@ -82,7 +82,9 @@ def _reason_kind(reason: str) -> str:
     head = line.split(":", 1)[0]
     if 0 < len(head) <= 48 and head != line:
         return head
-    line = re.sub(r"0x[0-9a-fA-Fp+.-]+|\b\d+\b", "N", line)
+    line = re.sub(r'"[^"]*"', "S", line)
+    line = re.sub(r"0x[0-9a-fA-Fp+.-]+|[-+]?\b\d[\w.+-]*", "N", line)
+    line = re.sub(r"\b[A-Za-z_]\w*\(", "F(", line)
     return " ".join(line.split()[:6])
 
 
@@ -296,6 +298,23 @@ def junit_xml(out_dir: Path, results: List[TestResult], meta: dict) -> str:
         ts.set("time", f"{total_time:.3f}")
     ET.indent(root) if hasattr(ET, "indent") else None
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def load_results(path) -> Tuple[List[TestResult], dict]:
+    """The results and meta of a results.json written by an earlier run."""
+    from .layouts import Test
+    from .runner import RunResult
+    doc = json.loads(Path(path).read_text())
+    results = []
+    for t in doc["tests"]:
+        test = Test(suite=t["suite"], name=t["name"], argv=[], program=None,
+                    machine_wide=t.get("machine_wide", False), command=t.get("command", ""))
+        r = TestResult(test)
+        for m in MODES:
+            if t.get(m):
+                setattr(r, m, RunResult(**t[m]))
+        results.append(r)
+    return results, doc.get("meta", {})
 
 
 def meta_for(cfg, revisions: Dict[str, str]) -> dict:
