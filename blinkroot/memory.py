@@ -393,10 +393,16 @@ class Memory:
         return out
 
     def _code_written(self, va, length):
-        # Host-side writes leave stale translations of code (shared notes): drop them.
-        v = self.find(va)
-        if v is None or v.prot & PROT_EXEC or v.end < va + length:
-            self.aspace.code_changed(page_down(va), page_up(va + length))
+        """Host-side writes leave stale translations of code (shared notes): drop the
+        translations of the executable part of [va, va+length), and only that (asking
+        Unicorn to drop non-code ranges has cost seconds)."""
+        end = va + length
+        i = bisect.bisect_right(self.starts, va) - 1
+        for v in self.vmas[max(i, 0):]:
+            if v.start >= end:
+                break
+            if v.end > va and v.prot & PROT_EXEC:
+                self.aspace.code_changed(page_down(max(v.start, va)), page_up(min(v.end, end)))
 
     def read_cstr(self, va, limit=4096):
         """A NUL-terminated string; ENAMETOOLONG past `limit`."""
