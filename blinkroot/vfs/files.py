@@ -96,13 +96,17 @@ class DirFile(File):
 
     def __init__(self, host_fd, flags, path, entries, st):
         super().__init__(host_fd, flags, path)
-        self.entries = [(b".", 4), (b"..", 4)] + list(entries)
+        self._list = entries            # a list, or a callable made into one when read
+        self.entries = None
         self.pos = 0
         self.fake_stat = st
 
     def dents(self, count):
         import struct
         import zlib
+        if self.entries is None or self.pos == 0:     # listed when read, as Linux does
+            entries = self._list() if callable(self._list) else self._list
+            self.entries = [(b".", 4), (b"..", 4)] + list(entries)
         out = bytearray()
         while self.pos < len(self.entries):
             name, dt = self.entries[self.pos]

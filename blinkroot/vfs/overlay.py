@@ -187,9 +187,10 @@ class OverlayFs(Filesystem):
             parent, name = _split(rel)
             self._copy_up_dir(parent)
             wh = self._p(0, join(parent, WH + name))
-            if _lexists(wh):
-                os.unlink(wh)
+            if _lexists(wh):            # a deleted name made anew: a directory made
+                os.unlink(wh)           # here must hide the lower one's entries
                 self._opaque_next = rel
+                return self._p(0, rel)
             found = self._find(rel)
             if found is not None and found[0] != 0:
                 return self._copy_up(rel)

@@ -104,7 +104,7 @@ class ProcFs(Filesystem):
             if len(parts) == 1:
                 return ("taskdir", pid)
             t = parts[1]
-            if t.isdigit() and int(t) in _tids(pid):
+            if t.isdigit() and int(t) in _tids(pid, self._proc()):
                 return self._pid_node(pid, int(t), parts[2:], False)
         raise Errno(errno.ENOENT)
 
@@ -206,7 +206,8 @@ class ProcFs(Filesystem):
             return ("data", data, self.lstat(rel))
         if kind == "link":
             raise Errno(errno.ELOOP)
-        return ("dir", self.listdir(rel), self.lstat(rel))
+        self.listdir(rel)               # ENOTDIR and friends now; the entries when read
+        return ("dir", lambda: self.listdir(rel), self.lstat(rel))
 
     def listdir(self, rel):
         node = self._node(rel)
@@ -230,7 +231,7 @@ class ProcFs(Filesystem):
                 dt = DT_LNK if kind == "fddir" else DT_REG
                 out += [(str(fd).encode(), dt) for fd in sorted(self._proc().fds.files)]
         elif kind == "taskdir":
-            out += [(str(t).encode(), DT_DIR) for t in _tids(node[1])]
+            out += [(str(t).encode(), DT_DIR) for t in _tids(node[1], self._proc())]
         else:
             raise Errno(errno.ENOTDIR)
         return out
@@ -328,11 +329,12 @@ def _tid():
     return threading.get_native_id()
 
 
-def _tids(pid):
-    try:
-        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        return [pid]
+def _tids(pid, proc=None):
+    """Guest thread ids: the caller's own threads; another process's main thread (the
+    host's task list also has the emulator's helper threads)."""
+    if pid == os.getpid() and proc is not None:
+        return sorted(t.tid for t in proc.threads) or [pid]
+    return [pid]
 
 
 def _boot_ns():
