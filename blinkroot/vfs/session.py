@@ -48,9 +48,32 @@ def host_start_time(pid):
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
+def _sweep(parent):
+    """Remove state directories of sessions whose first process died without cleaning
+    up (killed by SIGKILL): their names carry the owner's pid."""
+    prefix = f"blinkroot-{os.getuid()}-"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        try:
+            pid = int(name[len(prefix):].split("-", 1)[0])
+            os.kill(pid, 0)
+            continue                # its owner lives
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 class Session:
     def __init__(self):
         self.owner = os.getpid()
+        _sweep(_state_parent())
         self.dir = tempfile.mkdtemp(prefix=f"blinkroot-{os.getuid()}-{os.getpid()}-",
                                     dir=_state_parent())
         os.chmod(self.dir, 0o700)
@@ -67,6 +90,8 @@ class Session:
         self.mounts_path = os.path.join(self.dir, "mounts")
         self.proc = None            # this host process's guest Process
         self._write_table({"next_dev": 0x40, "next_id": 20, "mounts": []})
+        import atexit       # ordinary exits (errors before the guest ran); finish() too
+        atexit.register(self.close)
 
     # -- the mount table ---------------------------------------------------------------------
     def generation(self):
