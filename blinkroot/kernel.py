@@ -26,8 +26,9 @@ class Kernel:
         self._log_file = None
         self.stats = {"syscalls": 0, "faults": 0, "signals": 0, "execs": 0}
         self.started = time.monotonic()
-        self.host_signals = []      # host signal numbers not yet queued to the guest
+        self.host_signals = []      # SigInfo of host signals not yet queued to the guest
         self.signal_pipe = -1       # read end of the host's signal wakeup pipe (hostsig)
+        self.watcher_kick = -1      # write a byte to make the signal watcher look again
         self.ignored_host_signals = ()
         self.signal_lock = threading.Lock()
         self.main_thread = None     # the guest thread the main host thread runs
@@ -36,17 +37,28 @@ class Kernel:
         self.debugger = getattr(options, "debugger", None)
 
     # -- host signals ----------------------------------------------------------------------
+    def add_host_signals(self, infos):
+        with self.signal_lock:
+            self.host_signals.extend(infos)
+
     def drain_host_signals(self):
-        """Record the signals the host has delivered (their numbers wait in the wakeup
-        pipe); returns True if there were any.  Safe from any host thread."""
+        """Record the signals whose numbers wait in Python's wakeup pipe (the job-control
+        ones, see hostsig); returns True if there were any.  Safe from any host thread."""
+        from .proc.signals import SigInfo, SI_KERNEL
         with self.signal_lock:
             try:
                 data = os.read(self.signal_pipe, 256)
             except (BlockingIOError, OSError):
                 return False
-            sigs = [s for s in data if s not in self.ignored_host_signals]
+            sigs = [SigInfo(s, SI_KERNEL) for s in data if s not in self.ignored_host_signals]
             self.host_signals.extend(sigs)
             return bool(sigs)
+
+    def poke_signal_watcher(self):
+        try:
+            os.write(self.watcher_kick, b"!")
+        except OSError:
+            pass
 
     def take_host_signals(self):
         with self.signal_lock:

@@ -124,6 +124,11 @@ class Vcpu:
     def kick(self):
         raise NotImplementedError
 
+    def shares_engine(self):
+        """Do other vcpus take turns on this one's engine?  Then a call that may block
+        must leave the engine first (Thread.on_syscall defers it)."""
+        return False
+
     def activate(self):
         """Make this vcpu the calling host thread's (before touching its registers)."""
 

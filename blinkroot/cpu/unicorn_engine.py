@@ -289,6 +289,9 @@ class UnicornVcpu(E.Vcpu):
         if self.eng.cpu.owner is self:
             _uc_emu_stop(self.uch)
 
+    def shares_engine(self):
+        return len(self.eng.cpu.vcpus) > 1
+
     def activate(self):
         """Take the instance for this vcpu on the calling host thread."""
         if self.eng.cpu.owner is not self:

@@ -186,6 +186,9 @@ def execve(thread, path, argv, envp):
     plan = prepare(thread.proc, path, argv, envp)
 
     def replace_image():
+        if thread.proc.vfork_parent is not None:
+            from .vfork import fork_for_exec
+            fork_for_exec(thread)       # returns in the child's own new host process
         commit(thread, plan, envp)
         if thread.pending or thread.proc.pending:
             thread.deliver_signals()

@@ -29,26 +29,41 @@ QUEUE_HOOKS = []
 WAKE_SIGNAL = host_signal.SIGRTMAX - 1
 
 
-def child_state(proc):
-    """The siginfo of a host SIGCHLD: peek at a child that changed state without reaping
-    it (the guest's wait4 will), so si_code, si_pid and si_status are the real ones; if
-    the guest has reaped it already, what its wait4 saw."""
-    try:
-        res = os.waitid(os.P_ALL, 0, os.WEXITED | os.WSTOPPED | os.WCONTINUED | os.WNOHANG
-                        | os.WNOWAIT)
-    except ChildProcessError:
-        res = None
-    if res is not None:
-        return S.SigInfo(S.SIGCHLD, res.si_code, pid=res.si_pid, uid=res.si_uid,
-                         status=res.si_status)
-    if proc.last_reaped is not None:
-        pid, status = proc.last_reaped
-        if os.WIFSIGNALED(status):
-            code, value = (3 if os.WCOREDUMP(status) else 2), os.WTERMSIG(status)
-        else:
-            code, value = 1, os.WEXITSTATUS(status)      # CLD_EXITED
-        return S.SigInfo(S.SIGCHLD, code, pid=pid, uid=os.getuid(), status=value)
-    return S.SigInfo(S.SIGCHLD, S.SI_KERNEL)
+def spawn_host_thread(child, body):
+    """Run body() on a new host thread for guest thread `child`, whose tid is the host
+    thread's id; returns once the tid is known."""
+    started = threading.Event()
+
+    def host_main():
+        child.tid = threading.get_native_id()
+        child.host_ident = threading.get_ident()
+        started.set()
+        try:
+            body()
+        except BaseException as e:   # never a traceback; the process ends as Linux would not
+            from ..run import report_internal_error
+            os._exit(report_internal_error(e))
+
+    threading.Thread(target=host_main, name="guest-thread", daemon=True).start()
+    started.wait()
+
+
+def become_fork_child(t):
+    """In a host fork child: t is the process's only thread, on a fresh host process."""
+    from . import hostsig
+    proc = t.proc
+    proc.pid = t.tid = os.getpid()
+    proc.pending = []
+    t.pending = []
+    proc.threads = [t]
+    t.host_ident = threading.get_ident()
+    t.kernel.main_thread = t
+    t.kernel.close_log_in_child()
+    t.kernel.host_signals = []
+    proc.engine.after_fork_in_child(t.vcpu)
+    hostsig.install(t.kernel, proc)
+    for hook in proc.fork_child_hooks:
+        hook()
 
 
 def spawn_thread(t, stack, tls, settls):
@@ -64,12 +79,8 @@ def spawn_thread(t, stack, tls, settls):
     vcpu.set_regs(regs)
     child = Thread(proc, vcpu)
     child.sigmask = t.sigmask
-    started = threading.Event()
 
-    def host_main():
-        child.tid = threading.get_native_id()
-        child.host_ident = threading.get_ident()
-        started.set()
+    def body():
         try:
             child.run()
         except ThreadExit:
@@ -77,12 +88,8 @@ def spawn_thread(t, stack, tls, settls):
         except ProcessExit as e:
             from ..run import finish
             finish(proc, e.status, e.signal)
-        except BaseException as e:   # never a traceback; the process ends as Linux would not
-            from ..run import report_internal_error
-            os._exit(report_internal_error(e))
 
-    threading.Thread(target=host_main, name="guest-thread", daemon=True).start()
-    started.wait()
+    spawn_host_thread(child, body)
     if t.kernel.debugger is not None:
         t.kernel.debugger.on_clone(t, child)
     return child
@@ -121,7 +128,7 @@ class Process:
         self.pending = []               # process-directed signals (SigInfo)
         self.itimer_real = None         # host ITIMER_REAL stands for the guest's
         self.vfork_done = None          # vfork child: pipe end whose closing frees the parent
-        self.last_reaped = None         # (pid, status) of the last child wait4 reaped
+        self.vfork_parent = None        # CLONE_VM|CLONE_VFORK child before exec (vfork.py)
         # Per-process state owned by a syscall area (POSIX timers, ...) registers what a
         # fork child or an exec must do to it, so the process manager needs no list of them.
         self.fork_child_hooks = []
@@ -186,6 +193,7 @@ class Thread:
             return      # the caller itself: it looks before returning to guest code
         self.vcpu.kick()
         self.notify_host_call()
+        self.kernel.poke_signal_watcher()   # it wakes us again until we have looked
 
     def notify_host_call(self):
         """Cut short the host call this thread is blocked in, if any."""
@@ -221,12 +229,9 @@ class Thread:
         return best[1]
 
     def collect_host_signals(self):
-        """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm)."""
-        for sig in self.kernel.take_host_signals():
-            if sig == S.SIGCHLD:
-                info = child_state(self.proc)
-            else:
-                info = S.SigInfo(sig, S.SI_KERNEL if sig == S.SIGALRM else S.SI_USER)
+        """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm,
+        SIGCHLD), with the siginfo the host gave them."""
+        for info in self.kernel.take_host_signals():
             self.queue(info, True)
 
     def deliver_signals(self, regs=None):
@@ -357,7 +362,7 @@ class Thread:
     def on_syscall(self):
         args = self.vcpu.syscall_args()
         nr = args[0]
-        if len(self.proc.threads) > 1:
+        if self.vcpu.shares_engine():
             entry = table.TABLE.get(nr)
             if entry is not None and entry.blocking:
                 # It may block: leave the engine first, so other threads can run on it.

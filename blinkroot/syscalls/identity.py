@@ -218,7 +218,8 @@ def setpgid(t, pid, pgid):
 
 @syscall("setsid")
 def setsid(t):
-    return os.setsid()
+    os.setsid()
+    return os.getsid(0)     # the new session's id, the caller's pid
 
 
 # -- uname, hostname ----------------------------------------------------------------------------

@@ -260,8 +260,7 @@ def msgrcv(t, msqid, msgp, msgsz, msgtyp, flags):
 MQ_ATTR = 64
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 NOTIFY_COOKIE_LEN = 32
-_FORWARDED = {getattr(hostsig.signal, n) for n in hostsig.FORWARDED
-              if hasattr(hostsig.signal, n)}
+_FORWARDED = set(hostsig.FORWARDED)
 
 
 def _mq_host_fd(t, fd):

@@ -6,7 +6,8 @@ import os
 import threading
 
 from ..errors import Errno
-from ..proc.process import ProcessExit, ThreadExit, spawn_thread
+from ..proc.process import ProcessExit, ThreadExit, spawn_thread, become_fork_child
+from ..proc import vfork as shared_vfork
 from ..proc import exec as pexec
 from .table import syscall, KEEP_REGS
 
@@ -72,25 +73,13 @@ CSIGNAL = 0xFF
 
 def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
     import os as _os
-    from ..proc import hostsig
     vfork = bool(flags & CLONE_VFORK)
     if vfork:
         r, w = _os.pipe()
     pid = _os.fork()
     if pid == 0:
         proc = t.proc
-        proc.pid = t.tid = _os.getpid()
-        proc.pending = []
-        t.pending = []
-        proc.threads = [t]              # only the forking thread lives on in the child
-        t.host_ident = threading.get_ident()
-        t.kernel.main_thread = t
-        t.kernel.close_log_in_child()
-        t.kernel.host_signals.clear()
-        proc.engine.after_fork_in_child(t.vcpu)
-        hostsig.install(t.kernel, proc)
-        for hook in proc.fork_child_hooks:
-            hook()
+        become_fork_child(t)            # only the forking thread lives on in the child
         if vfork:
             _os.close(r)
             proc.vfork_done = w      # closed when the child execs or exits
@@ -127,10 +116,21 @@ def vfork(t):
 
 
 @syscall("clone", "hex ptr ptr ptr ptr", support="partial",
-         note="CLONE_VM without CLONE_THREAD copies memory (as a fork)")
+         note="CLONE_VM without CLONE_THREAD or CLONE_VFORK copies memory (as a fork)")
 def clone(t, flags, stack, parent_tid, child_tid, tls):
     if flags & CLONE_SIGHAND and not flags & CLONE_VM or flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         raise Errno(errno.EINVAL)
+    if flags & CLONE_VM and flags & CLONE_VFORK and not flags & CLONE_THREAD:
+        wait_for_pid = shared_vfork.start(t, flags, stack, tls, bool(flags & CLONE_SETTLS))
+
+        def parent_waits():
+            with t.vcpu.released():
+                pid = wait_for_pid()
+            if flags & CLONE_PARENT_SETTID:
+                t.mem.write_u32(parent_tid, pid)
+            t.vcpu.set_result(pid)
+        t.defer(parent_waits)       # the child needs the engine: leave it first
+        return KEEP_REGS
     if flags & CLONE_THREAD:
         child = spawn_thread(t, stack, tls, bool(flags & CLONE_SETTLS))
         if flags & CLONE_PARENT_SETTID:
@@ -159,8 +159,6 @@ def wait4(t, pid, status_ptr, options, rusage_ptr):
     # The host's wait4: guest processes are host processes, children of this one.
     wpid = host_call(t, LIBC.wait4, s32(pid), ctypes.byref(status), options & 0xFFFFFFFF,
                      rusage)
-    if wpid and not os.WIFSTOPPED(status.value) and not os.WIFCONTINUED(status.value):
-        t.proc.last_reaped = (wpid, status.value)
     if wpid and status_ptr:
         t.mem.write_u32(status_ptr, status.value)
     if wpid and rusage_ptr:

@@ -13,6 +13,9 @@ from .table import syscall, s32, KEEP_REGS
 from .blocking import host_call, signal_waiting, LIBC
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
+# SIGCHLD's flags are the host's business too (mirrored there): it reaps the children
+# itself (SA_NOCLDWAIT) and sends no SIGCHLD for stops and continues (SA_NOCLDSTOP).
+SA_NOCLD = 1 | 2
 
 
 def _valid(sig):
@@ -38,10 +41,12 @@ def rt_sigaction(t, sig, act, oldact, size):
         t.mem.write(oldact, proc.sigactions[sig].pack())
     if new is not None:
         new.mask &= ~S.UNBLOCKABLE
-        was_ignored = proc.sigactions[sig].handler == S.SIG_IGN
+        old_act = proc.sigactions[sig]
         proc.sigactions[sig] = new
-        if was_ignored != (new.handler == S.SIG_IGN):
-            hostsig.mirror_ignore(sig, new.handler == S.SIG_IGN)
+        child_flags = new.flags & SA_NOCLD if sig == S.SIGCHLD else 0
+        if (old_act.handler == S.SIG_IGN) != (new.handler == S.SIG_IGN) \
+                or (sig == S.SIGCHLD and child_flags != old_act.flags & SA_NOCLD):
+            hostsig.mirror_ignore(sig, new.handler == S.SIG_IGN, child_flags)
         if new.ignored(sig):
             # Setting a signal to be ignored discards what is pending of it.
             for queue in [proc.pending] + [th.pending for th in proc.threads]:
@@ -117,12 +122,18 @@ def _sender(t, sig, code=S.SI_USER):
 
 
 def _send(t, pid, sig, info):
-    """Deliver to this process, or pass to the host's kill for other processes."""
+    """Deliver to this process, or through the host to another one, siginfo included
+    (the host's rt_sigqueueinfo carries a guest sigqueue's value and si_code)."""
     if pid == t.proc.pid:
         if sig:
             t.queue(info, process_wide=True)
         return 0
-    os.kill(pid, sig)
+    if info.raw is None or not sig:
+        os.kill(pid, sig)
+        return 0
+    buf = ctypes.create_string_buffer(info.pack(), 128)
+    if LIBC.syscall(ctypes.c_long(129), ctypes.c_long(pid), ctypes.c_long(sig), buf) < 0:
+        raise Errno(ctypes.get_errno())
     return 0
 
 

@@ -83,6 +83,16 @@ class FdTable:
         for fd in sorted(self.cloexec):
             self.close(fd)
 
+    def drop_references(self):
+        """This table is gone from this host process (a vfork child's, or its parent's
+        in the child): descriptions only it held are closed here, the rest stay."""
+        for f in self.files.values():
+            f.refs -= 1
+            if f.refs == 0:
+                f.release()
+        self.files = {}
+        self.cloexec = set()
+
     def close_all(self):
         for fd in list(self.files):
             self.close(fd)
