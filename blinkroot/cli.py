@@ -112,7 +112,9 @@ def main():
         from .suite.cli import main as suite_main
         return suite_main(sys.argv[2:])
     from .run import note_inherited_fds
+    from .proc.hostsig import block_forwarded
     note_inherited_fds()
+    block_forwarded()       # before any thread exists: every thread inherits the mask
     try:
         command.main(prog_name="blinkroot")
     except SystemExit:
