@@ -23,10 +23,10 @@ import signal
 import struct
 import threading
 
-from .process import WAKE_SIGNAL
+from .process import WAKE_SIGNAL, FORWARDED_MASK
 from . import signals as S
 
-JOB_CONTROL = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+JOB_CONTROL = S.JOB_CONTROL
 # SIGPIPE stays ignored on the host (a guest write to a broken pipe gets EPIPE and its
 # own SIGPIPE from the syscall layer); SIGRTMAX is the POSIX timers' (syscalls/time.py).
 _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGSEGV,
@@ -35,6 +35,7 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGSEGV
                   32, 33}       # glibc's own (SIGCANCEL, SIGSETXID)
 FORWARDED = tuple(s for s in range(1, signal.SIGRTMAX + 1)
                   if s not in _NOT_FORWARDED and s not in JOB_CONTROL)
+FORWARDED_MASK.update(FORWARDED)
 RECHECK = 0.005                 # seconds between wake-ups while a signal is undelivered
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -24,6 +24,9 @@ from . import signals as S
 # objects whose readiness follows pending signals (signalfd) update themselves.
 QUEUE_HOOKS = []
 
+JOB_CONTROL_BITS = sum(S.bit(s) for s in S.JOB_CONTROL)
+FORWARDED_MASK = set()      # filled by hostsig: the signals every host thread blocks
+
 # Sent to a host thread blocked in a host call on behalf of a guest thread that has
 # just been sent a signal: its futex wait or poll returns EINTR and it looks.
 WAKE_SIGNAL = host_signal.SIGRTMAX - 1
@@ -149,6 +152,7 @@ class Thread:
         self.tid = proc.pid if tid is None else tid
         self.vcpu = vcpu if vcpu is not None else proc.engine.new_vcpu()
         self.host_ident = threading.get_ident()
+        self.host_job_mask = 0          # job-control signals blocked on the host thread
         self.in_host_call = False
         self.sigmask = 0
         self.pending = []               # thread-directed signals (SigInfo)
@@ -166,6 +170,13 @@ class Thread:
     # -- signals ---------------------------------------------------------------------------
     def set_sigmask(self, mask):
         self.sigmask = mask & ~S.UNBLOCKABLE & 0xFFFFFFFFFFFFFFFF
+        job = self.sigmask & JOB_CONTROL_BITS
+        if job != self.host_job_mask and self.host_ident == threading.get_ident():
+            # The host's tty driver looks at the job-control signals' mask (a blocked
+            # SIGTTOU lets a background tcsetpgrp through): the host thread mirrors it.
+            block = [s for s in S.JOB_CONTROL if job & S.bit(s)]
+            host_signal.pthread_sigmask(host_signal.SIG_SETMASK, FORWARDED_MASK | set(block))
+            self.host_job_mask = job
 
     def queue(self, info, process_wide=False):
         """Queue a signal; standard signals coalesce, realtime ones queue."""
