@@ -69,10 +69,10 @@ def become_fork_child(t):
         hook()
 
 
-def spawn_thread(t, stack, tls, settls):
-    """clone(CLONE_THREAD): a new guest thread on a new host thread; returns it."""
-    proc = t.proc
-    vcpu = proc.engine.new_vcpu(copy_of=t.vcpu)
+def cloned_thread(t, proc, stack, tls, settls):
+    """The Thread a clone() of t starts in proc: t's registers, clone's result 0, the
+    given stack and TLS, t's signal mask."""
+    vcpu = t.proc.engine.new_vcpu(copy_of=t.vcpu)
     regs = vcpu.get_regs()
     regs.rax = 0
     if stack:
@@ -82,6 +82,13 @@ def spawn_thread(t, stack, tls, settls):
     vcpu.set_regs(regs)
     child = Thread(proc, vcpu)
     child.sigmask = t.sigmask
+    return child
+
+
+def spawn_thread(t, stack, tls, settls):
+    """clone(CLONE_THREAD): a new guest thread on a new host thread; returns it."""
+    proc = t.proc
+    child = cloned_thread(t, proc, stack, tls, settls)
 
     def body():
         try:

@@ -48,19 +48,10 @@ def copy_process(parent, share_files, share_sighand):
 
 def start(t, flags, stack, tls, settls):
     """Start the child thread; returns a function that waits for its pid."""
-    from .process import Thread, ProcessExit, spawn_host_thread
+    from .process import ProcessExit, cloned_thread, spawn_host_thread
     from ..syscalls.process import CLONE_FILES, CLONE_SIGHAND
     proc = copy_process(t.proc, bool(flags & CLONE_FILES), bool(flags & CLONE_SIGHAND))
-    vcpu = t.proc.engine.new_vcpu(copy_of=t.vcpu)
-    regs = vcpu.get_regs()
-    regs.rax = 0
-    if stack:
-        regs.rsp = stack
-    if settls:
-        regs.fs_base = tls
-    vcpu.set_regs(regs)
-    child = Thread(proc, vcpu)
-    child.sigmask = t.sigmask
+    child = cloned_thread(t, proc, stack, tls, settls)
 
     def body():
         try:
