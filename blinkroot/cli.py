@@ -13,8 +13,10 @@ containing a slash, or a name searched in $PATH (inside ROOT with -C).
 Exit status: the guest's; 127 if PROGRAM is missing; 126 if it cannot be
 executed. A guest killed by a signal kills blinkroot with that signal.
 Environment: BLINK_LOG_FILENAME (log path when -L is not given).
-`blinkroot suite --help`: run LTP and libc-test natively and emulated
-(a guest program named `suite` runs as ./suite or by its full path)."""
+`blinkroot suite --help`: run LTP and libc-test natively and emulated;
+`blinkroot mount --help`, `blinkroot umount MOUNTPOINT`: a root tree or a
+running session's file system mounted on the host (FUSE).  A guest program
+named `suite`, `mount` or `umount` runs as ./NAME or by its full path."""
 
 
 def _version_text():
@@ -105,12 +107,42 @@ def command(log_stderr, log_path, strace, stats, argv0, root, overlay, gdb_port,
     sys.exit(run_program(opts, program, argv))
 
 
+@click.command(context_settings=dict(help_option_names=["-h", "--help"]))
+@click.option("-C", "root", metavar="ROOT", help="The root tree (as for `blinkroot -C ROOT PROGRAM`).")
+@click.option("--overlay", "overlay", metavar="DIR", help="Writable upper directory over the root: ROOT itself is never modified.")
+@click.option("--session", "session", metavar="DIR|PID",
+              help="Attach to a running session (its state directory, or the pid of any of its processes): its mounts, tmpfs and live /proc.")
+@click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground; Ctrl-C unmounts.")
+@click.option("-d", "--debug", is_flag=True, help="libfuse's debug output (implies -f).")
+@click.argument("mountpoint")
+def mount_command(root, overlay, session, foreground, debug, mountpoint):
+    """Mount, at MOUNTPOINT on the host, the file system as a guest process of the
+    session sees it (FUSE).  Backgrounds itself once mounted unless -f;
+    `blinkroot umount MOUNTPOINT` unmounts."""
+    if session is not None and (root or overlay):
+        raise click.UsageError("--session takes the session's own root; no -C or --overlay")
+    from .vfs.fusemount import mount_main
+    sys.exit(mount_main(root, overlay, session, mountpoint, foreground or debug, debug))
+
+
+@click.command(context_settings=dict(help_option_names=["-h", "--help"]))
+@click.argument("mountpoint")
+def umount_command(mountpoint):
+    """Unmount a `blinkroot mount` (fusermount3 -u)."""
+    from .vfs.fusemount import umount_main
+    sys.exit(umount_main(mountpoint))
+
+
 def main():
-    # `blinkroot suite ...` runs the conformance suites (blinkroot/suite); a
-    # guest program named `suite` is still run as ./suite or by its full path
+    # `blinkroot suite|mount|umount ...` are subcommands (the conformance suites,
+    # FUSE mounts); a guest program of one of these names is still run as ./NAME
+    # or by its full path
     if len(sys.argv) > 1 and sys.argv[1] == "suite":
         from .suite.cli import main as suite_main
         return suite_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] in ("mount", "umount"):
+        cmd = mount_command if sys.argv[1] == "mount" else umount_command
+        return cmd.main(sys.argv[2:], prog_name="blinkroot " + sys.argv[1])
     from .run import note_inherited_fds
     from .proc.hostsig import block_forwarded
     note_inherited_fds()

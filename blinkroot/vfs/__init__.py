@@ -94,6 +94,18 @@ class Vfs:
             if system_root:
                 self.table.add(SYSTEM_ROOT, "hostfs", {"base": "/", "source": "/"})
 
+    @classmethod
+    def attach(cls, session):
+        """The VFS of a running session (session.Session.attach): its mount table as its
+        processes see it, nothing mounted here."""
+        self = cls.__new__(cls)
+        self.session = session
+        session.to_guest = self.to_guest
+        self.root = None
+        self.identity = False
+        self.table = MountTable(session)
+        return self
+
     # -- the walk -----------------------------------------------------------------------------
     def refresh(self):
         t = self.table

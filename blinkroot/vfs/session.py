@@ -48,6 +48,22 @@ def host_start_time(pid):
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
+def find_session(pid):
+    """The state directory of the live session that guest process pid belongs to."""
+    parent = _state_parent()
+    prefix = f"blinkroot-{os.getuid()}-"
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return None
+    for name in names:
+        d = os.path.join(parent, name)
+        if name.startswith(prefix) and (name[len(prefix):].split("-", 1)[0] == str(pid) or
+                                        os.path.exists(os.path.join(d, "procs", str(pid)))):
+            return d
+    return None
+
+
 def _sweep(parent):
     """Remove state directories of sessions whose first process died without cleaning
     up (killed by SIGKILL): their names carry the owner's pid."""
@@ -92,6 +108,28 @@ class Session:
         self._write_table({"next_dev": 0x40, "next_id": 20, "mounts": []})
         import atexit       # ordinary exits (errors before the guest ran); finish() too
         atexit.register(self.close)
+
+    @classmethod
+    def attach(cls, path):
+        """Join the running session whose state directory is path (``blinkroot mount
+        --session``): its table, tmpfs contents and process list, never its ownership."""
+        self = cls.__new__(cls)
+        self.owner = None
+        self.dir = os.fspath(path)
+        self.lock_fd = os.open(os.path.join(self.dir, "lock"), os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(os.path.join(self.dir, "gen"), os.O_RDWR | os.O_CLOEXEC)
+        self.gen_map = mmap.mmap(fd, 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        os.close(fd)
+        self.mounts_path = os.path.join(self.dir, "mounts")
+        self.proc = None
+        return self
+
+    def owner_pid(self):
+        """The pid of the session's first process (its state directory's name says it)."""
+        try:
+            return int(os.path.basename(self.dir).split("-")[2])
+        except (IndexError, ValueError):
+            return None
 
     # -- the mount table ---------------------------------------------------------------------
     def generation(self):
