@@ -29,6 +29,7 @@ class Kernel:
         self.host_signals = []      # SigInfo of host signals not yet queued to the guest
         self.signal_pipe = -1       # read end of the host's signal wakeup pipe (hostsig)
         self.watcher_kick = -1      # write a byte to make the signal watcher look again
+        self.signalfd = -1
         self.ignored_host_signals = ()
         self.signal_lock = threading.Lock()
         self.main_thread = None     # the guest thread the main host thread runs
@@ -37,9 +38,14 @@ class Kernel:
         self.debugger = getattr(options, "debugger", None)
 
     # -- host signals ----------------------------------------------------------------------
-    def add_host_signals(self, infos):
+    def collect_signalfd(self):
+        """Move what the host has queued for blinkroot (hostsig's signalfd) into
+        host_signals.  The watcher does it as signals come; a thread about to change a
+        disposition does it first, so that a signal the host generated before the
+        change is judged by the disposition of the moment it was generated."""
         with self.signal_lock:
-            self.host_signals.extend(infos)
+            if self.signalfd >= 0:
+                self.host_signals.extend(self.read_signalfd(self.signalfd))
 
     def drain_host_signals(self):
         """Record the signals whose numbers wait in Python's wakeup pipe (the job-control

@@ -75,6 +75,8 @@ def install(kernel, proc):
     os.set_blocking(kick_r, False)
     os.set_blocking(kick_w, False)
     kernel.signal_pipe = r
+    kernel.signalfd = sfd
+    kernel.read_signalfd = _read_signalfd
     kernel.watcher_kick = kick_w
     kernel.signal_lock = threading.Lock()   # a fork child must not inherit it held
     kernel.ignored_host_signals = (WAKE_SIGNAL,)
@@ -95,9 +97,8 @@ def install(kernel, proc):
             ready, _, _ = select.select([sfd, r, kick_r], [], [], timeout)
             if kick_r in ready:
                 _drain(kick_r)
-            news = _read_signalfd(sfd) if sfd in ready else []
-            if news:
-                kernel.add_host_signals(news)
+            if sfd in ready:
+                kernel.collect_signalfd()
             if r in ready:
                 kernel.drain_host_signals()
             timeout = RECHECK if _wake(kernel, proc) else None

@@ -41,6 +41,9 @@ def rt_sigaction(t, sig, act, oldact, size):
         t.mem.write(oldact, proc.sigactions[sig].pack())
     if new is not None:
         new.mask &= ~S.UNBLOCKABLE
+        # Signals the host generated before this call meet the old disposition.
+        t.kernel.collect_signalfd()
+        t.collect_host_signals()
         old_act = proc.sigactions[sig]
         proc.sigactions[sig] = new
         child_flags = new.flags & SA_NOCLD if sig == S.SIGCHLD else 0
