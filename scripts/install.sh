@@ -20,9 +20,11 @@ STAMP=$VENV/.blinkroot-installed
 # python3-venv/-dev: the venv and C headers; gcc, make, libc6-dev, musl-tools:
 # build the guest test programs; busybox-static: a static guest userland;
 # fuse3: pulls in libfuse3, which mfusepy loads at runtime through ctypes;
-# coreutils, file: used by tests and scripts.  qemu-user is handled below.
+# coreutils, file: used by tests and scripts; qemu-utils (qemu-img), e2fsprogs
+# (debugfs): rootfs-tools/alpine-from-quicksand, for the Alpine tests.  qemu-user is
+# handled below.
 PACKAGES=(python3 python3-venv python3-dev gcc make libc6-dev musl-tools
-          busybox-static fuse3 coreutils file)
+          busybox-static fuse3 coreutils file qemu-utils e2fsprogs)
 # qemu-x86_64 (differential tests, benchmark): the package name differs
 # between releases; the first one the archive offers is used.
 QEMU_PACKAGES=(qemu-user qemu-user-static qemu-user-binfmt)

@@ -16,6 +16,7 @@ import lzma
 import os
 import platform
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -537,7 +538,7 @@ def test_cli_errors(tmp_path, serve):
     assert_one_line_error(r, "debian-tree", "127.0.0.1:9")
 
 
-@pytest.mark.parametrize("tool", ["debian-tree", "alpine-tree"])
+@pytest.mark.parametrize("tool", ["debian-tree", "alpine-tree", "alpine-from-quicksand"])
 def test_help(tool):
     r = run_tool(tool, "--help")
     assert r.returncode == 0 and "OUT_DIR" in r.stdout and "--force" in r.stdout
@@ -692,3 +693,70 @@ def test_debian_tree_runs_natively_in_chroot(debian_tree):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[:3] == ["ok", "/usr/bin/dash", "1"] and lines[3].startswith("BusyBox")
+
+
+# ---------------------------------------------------------------- dpkg database
+
+def test_status_stanza_in_dpkg_field_order():
+    control = ("Package: p\nVersion: 1\nArchitecture: amd64\nMaintainer: M <m@x>\n"
+               "Installed-Size: 3\nDepends: a\nHomepage: https://x\nSection: utils\n"
+               "Priority: optional\nDescription: short\n long\n .\n more\n")
+    assert debian.status_stanza(control, [("/etc/p.conf", "0" * 32)]) == (
+        "Package: p\nStatus: install ok installed\nPriority: optional\nSection: utils\n"
+        "Installed-Size: 3\nMaintainer: M <m@x>\nArchitecture: amd64\nVersion: 1\n"
+        "Depends: a\nConffiles:\n /etc/p.conf " + "0" * 32 + "\n"
+        "Description: short\n long\n .\n more\nHomepage: https://x\n")
+
+
+def test_debian_tree_dpkg_database(debian_tree):
+    db = debian_tree / "var/lib/dpkg"
+    status = (db / "status").read_text()
+    names = re.findall(r"^Package: (\S+)$", status, re.M)
+    assert names == sorted(names) and {"dpkg", "coreutils", "libc6", "sed"} <= set(names)
+    assert status.count("Status: install ok installed\n") == len(names)
+    assert (db / "info/sed.list").read_text().startswith("/.\n/bin\n/bin/sed\n")
+    assert (db / "info/libc6:amd64.list").is_file()  # Multi-Arch: same
+    assert (db / "info/sed.md5sums").is_file() and (db / "info/format").read_text() == "1\n"
+    assert "/usr/share/debianutils/shells.d debianutils/noawait" in \
+        (db / "triggers/File").read_text()
+
+
+def dpkg_queries(run):
+    return [run(["/usr/bin/dpkg", "-l"]), run(["/usr/bin/dpkg", "-L", "sed"]),
+            run(["/usr/bin/dpkg", "-s", "coreutils"])]
+
+
+def _blink_in(tree):
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "COLUMNS": "120"}
+    return lambda argv: subprocess.run(
+        [sys.executable, "-m", "blinkroot", "-C", str(tree), *argv], capture_output=True,
+        text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_debian_tree_dpkg_under_blinkroot(debian_tree):
+    dl, dL, ds = dpkg_queries(_blink_in(debian_tree))
+    assert dl.returncode == 0, dl.stderr
+    rows = [ln.split() for ln in dl.stdout.splitlines() if ln.startswith("ii ")]
+    assert {"dash", "dpkg", "sed", "libc6:amd64"} <= {r[1] for r in rows}
+    assert dL.returncode == 0 and "/bin/sed" in dL.stdout.splitlines(), dL.stderr
+    assert ds.returncode == 0 and "Status: install ok installed" in ds.stdout, ds.stderr
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() == "x86_64"
+                         and os.geteuid() == 0), reason="needs root on x86-64 Linux (chroot)")
+def test_debian_tree_dpkg_same_as_chroot(debian_tree, tmp_path):
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "COLUMNS": "120"}
+
+    def native(argv):
+        return subprocess.run(["chroot", str(debian_tree), *argv], capture_output=True,
+                              text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    for emu, nat in zip(dpkg_queries(_blink_in(debian_tree)), dpkg_queries(native)):
+        assert (emu.returncode, emu.stdout, emu.stderr) == \
+            (nat.returncode, nat.stdout, nat.stderr)
+    # dpkg itself rewrites the status file it reads the same: nothing pending, nothing lost.
+    copy = tmp_path / "t"
+    shutil.copytree(debian_tree, copy, symlinks=True)
+    subprocess.run(["chroot", str(copy), "/usr/bin/dpkg", "--configure", "-a"],
+                   capture_output=True, env=env, timeout=120)
+    assert (copy / "var/lib/dpkg/status").read_text() == \
+        (debian_tree / "var/lib/dpkg/status").read_text()

@@ -6,10 +6,11 @@ it against the SHA256 in Release; resolve Depends and Pre-Depends; download
 the .debs into the cache checking each SHA256 from Packages; unpack them with
 the safe extractor; then do the few things maintainer scripts would do for a
 minimal usable tree (merged-/usr links, /bin/sh, busybox applet links,
-/etc/passwd and friends, /tmp, /proc, /dev, ...).
+/etc/passwd and friends, /tmp, /proc, /dev, ...) and write dpkg's database.
 """
 
 import argparse
+import hashlib
 import io
 import lzma
 import os
@@ -18,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import OrderedDict
@@ -205,18 +207,157 @@ def open_data_tar(name, body, label):
     raise Error(f"{label}: unknown data member compression {name}")
 
 
+def deb_control_members(data, label):
+    """{name: bytes} of the control.tar* member of a .deb (control, md5sums, postinst, ...)."""
+    for name, body in read_ar(data):
+        if name.startswith("control.tar"):
+            stream = open_data_tar(name.replace("control", "data", 1), body, label)
+            out = {}
+            try:
+                with tarfile.open(fileobj=stream, mode="r|*") as tf:
+                    for m in tf:
+                        parts = [p for p in m.name.split("/") if p not in ("", ".")]
+                        if m.isreg() and len(parts) == 1:
+                            out[parts[0]] = tf.extractfile(m).read()
+            except (tarfile.TarError, lzma.LZMAError, EOFError) as e:
+                raise Error(f"{label}: corrupt {name}: {e}") from None
+            return out
+    raise Error(f"{label}: no control.tar member")
+
+
 def unpack_deb(path, extractor, label=None):
+    """Unpack a .deb's data into the tree; returns (member paths, control members)."""
     label = label or os.path.basename(path)
     with open(path, "rb") as f:
         data = f.read()
     name, body = deb_data_member(data, label)
     stream = open_data_tar(name, body, label)
+    extractor.record = names = []
     try:
         extractor.extract_tar(stream, label)
     except (lzma.LZMAError, OSError, EOFError) as e:
         if isinstance(e, OSError) and e.errno is not None:
             raise
         raise Error(f"{label}: corrupt {name}: {e}") from None
+    finally:
+        extractor.record = None
+    return names, deb_control_members(data, label)
+
+
+# ---------------------------------------------------------------- dpkg database
+
+# Control members dpkg keeps in /var/lib/dpkg/info/PKG.NAME ("control" goes to status).
+DPKG_INFO_SKIP = {"control"}
+
+
+# The order dpkg writes a status stanza's fields in (lib/dpkg/parse.c's fieldinfos);
+# other fields follow in their control-file order.
+DPKG_FIELD_ORDER = [
+    "Package", "Essential", "Protected", "Status", "Priority", "Section", "Installed-Size",
+    "Origin", "Maintainer", "Bugs", "Architecture", "Multi-Arch", "Source", "Version",
+    "Config-Version", "Replaces", "Provides", "Depends", "Pre-Depends", "Recommends",
+    "Suggests", "Breaks", "Conflicts", "Enhances", "Conffiles", "Filename", "Size", "MD5sum",
+    "MSDOS-Filename", "Description", "Triggers-Pending", "Triggers-Awaited"]
+_ORDER = {f.lower(): i for i, f in enumerate(DPKG_FIELD_ORDER)}
+
+
+def _control_fields(text):
+    """[(name, 'Name: value\\n continuation...')] of a control stanza, in file order."""
+    fields = []
+    for ln in text.rstrip("\n").split("\n"):
+        if ln[:1] in (" ", "\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + "\n" + ln)
+        elif ":" in ln:
+            fields.append((ln.split(":", 1)[0].strip(), ln))
+    return fields
+
+
+def status_stanza(control_text, conffiles=()):
+    """The status stanza dpkg writes for an installed package with this control file."""
+    fields = [f for f in _control_fields(control_text) if f[0].lower() != "status"]
+    fields.append(("Status", "Status: install ok installed"))
+    if conffiles:
+        fields.append(("Conffiles", "Conffiles:\n" + "\n".join(
+            f" {path} {digest}" for path, digest in conffiles)))
+    known = sorted((f for f in fields if f[0].lower() in _ORDER),
+                   key=lambda f: _ORDER[f[0].lower()])
+    rest = [f for f in fields if f[0].lower() not in _ORDER]
+    return "".join(line + "\n" for _, line in known + rest)
+
+
+def write_dpkg_database(root, installed, arch, log):
+    """A dpkg database for the unpacked packages, as dpkg itself leaves it:
+
+    status (each control stanza in dpkg's field order with `Status: install ok
+    installed`, and Conffiles with the md5sums of the installed files), info/PKG.list
+    (the data members, "/." first), info/PKG.{md5sums,conffiles,postinst,...} from
+    control.tar, info/format, available, diversions, statoverride, updates/,
+    triggers/ (File, NAME: the interests; nothing pending). Multi-Arch: same packages use PKG:ARCH as their info name.
+    installed: [(name, member paths, control members)].
+    """
+    db = resolve_in_tree(root, ["var", "lib", "dpkg"], follow_last=True)
+    info = os.path.join(db, "info")
+    for d in (db, info, os.path.join(db, "updates"), os.path.join(db, "triggers"),
+              os.path.join(db, "alternatives"), os.path.join(db, "parts")):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+    stanzas = {}
+    for name, members, control in installed:
+        text = control.get("control", b"").decode("utf-8", "replace")
+        fields = parse_packages(text).get(name, {})
+        pkg_arch = fields.get("Architecture", arch)
+        multi_same = re.search(r"^Multi-Arch:\s*same\s*$", text, re.M | re.I)
+        iname = f"{name}:{pkg_arch}" if multi_same else name
+        conffiles = []
+        for c in control.get("conffiles", b"").decode().split():
+            try:
+                with open(_tree_path(root, c.lstrip("/")), "rb") as f:
+                    digest = hashlib.md5(f.read()).hexdigest()
+            except (OSError, Error):
+                digest = "newconffile"
+            conffiles.append((c, digest))
+        stanzas[iname] = status_stanza(text, conffiles)
+        with open(os.path.join(info, f"{iname}.list"), "w") as f:
+            f.write("".join(f"{m.rstrip('/') or '/.'}\n" for m in members))
+        for member, body in control.items():
+            if member in DPKG_INFO_SKIP:
+                continue
+            path = os.path.join(info, f"{iname}.{member}")
+            with open(path, "wb") as f:
+                f.write(body)
+            os.chmod(path, 0o755 if body.startswith(b"#!") else 0o644)
+    with open(os.path.join(db, "status"), "w") as f:
+        f.write("".join(stanzas[k] + "\n" for k in sorted(stanzas)))
+    # The triggers database: interests from each package's triggers file (file
+    # triggers in triggers/File, named ones in triggers/NAME), nothing pending.
+    files, named = [], {}
+    for iname in sorted(stanzas):
+        path = os.path.join(info, f"{iname}.triggers")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            for ln in f:
+                w = ln.split()
+                if len(w) == 2 and w[0] in ("interest", "interest-await", "interest-noawait"):
+                    who = iname + ("/noawait" if w[0].endswith("noawait") else "")
+                    if w[1].startswith("/"):
+                        files.append(f"{w[1]} {who}\n")
+                    else:
+                        named.setdefault(w[1], []).append(f"{who}\n")
+    trig = os.path.join(db, "triggers")
+    for fname, lines in [("File", files), ("Unincorp", [])] + sorted(named.items()):
+        if fname == "File" and not lines:
+            continue
+        with open(os.path.join(trig, fname), "w") as f:
+            f.write("".join(lines))
+    for fname, content in (("available", ""), ("diversions", ""), ("statoverride", ""),
+                           ("info/format", "1\n")):
+        path = os.path.join(db, fname)
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(content)
+            os.chmod(path, 0o644)
+    log(f"wrote the dpkg database ({len(stanzas)} packages)")
 
 
 # ---------------------------------------------------------------- tree setup
@@ -491,7 +632,7 @@ def fetch_debs(index, names, mirror, cachedir, log):
 
 def build(out, packages, mirror=DEFAULT_MIRROR, suite=DEFAULT_SUITE, arch=DEFAULT_ARCH,
           cachedir=None, force=False, exclude=(), merged_usr=None,
-          keyring=DEFAULT_KEYRING, log=None):
+          keyring=DEFAULT_KEYRING, dpkg_db=True, log=None):
     log = log or Log(PROG)
     start = time.monotonic()
     cachedir = cache.cache_dir("debs", cachedir)
@@ -506,11 +647,15 @@ def build(out, packages, mirror=DEFAULT_MIRROR, suite=DEFAULT_SUITE, arch=DEFAUL
         if merged_usr:
             make_merged_usr(tmp)
         ex = Extractor(tmp)
+        installed = []
         for name, path in debs:
             log(f"unpacking {name}")
-            unpack_deb(path, ex, name)
+            members, control = unpack_deb(path, ex, name)
+            installed.append((name, members, control))
         ex.finish()
         finish_tree(tmp, log)
+        if dpkg_db:
+            write_dpkg_database(tmp, installed, arch, log)
     size, files = tree_size(staged.out)
     log(f"done: {staged.out}: {len(names)} packages, {files} files, {human_size(size)}, "
         f"{time.monotonic() - start:.1f} s")
@@ -537,10 +682,13 @@ def main(argv=None):
     p.add_argument("--keyring", default=DEFAULT_KEYRING,
                    help="OpenPGP keyring for InRelease, checked with gpgv when both exist; "
                         "'none' skips it (default: %(default)s)")
+    p.add_argument("--no-dpkg-db", dest="dpkg_db", action="store_false",
+                   help="do not write a dpkg database (/var/lib/dpkg)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("out", metavar="OUT_DIR", help="the tree to create")
     p.add_argument("packages", metavar="PACKAGE", nargs="*", help="packages to install")
     a = p.parse_args(argv)
     build(a.out, a.packages or DEFAULT_PACKAGES, mirror=a.mirror, suite=a.suite,
           arch=a.arch, cachedir=a.cache, force=a.force, exclude=a.exclude,
-          merged_usr=a.merged_usr, keyring=a.keyring, log=Log(PROG, a.quiet))
+          merged_usr=a.merged_usr, keyring=a.keyring, dpkg_db=a.dpkg_db,
+          log=Log(PROG, a.quiet))

@@ -105,6 +105,7 @@ class Extractor:
         self.dir_meta = {}  # host path -> (mode, mtime, uid, gid), applied in finish()
         self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         self.skipped = []
+        self.record = None  # a list: the tree paths of the members, as dpkg's .list has them
 
     def _own(self, path, m):
         if self.as_root:
@@ -126,6 +127,8 @@ class Extractor:
 
     def _member(self, tf, m):
         parts = member_parts(m.name)
+        if self.record is not None:
+            self.record.append("/" + "/".join(parts) if parts else "/.")
         if not parts:  # "./" itself
             if m.isdir():
                 self.dir_meta.setdefault(self.root, (m.mode, m.mtime, m.uid, m.gid))
