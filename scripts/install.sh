@@ -21,10 +21,11 @@ STAMP=$VENV/.blinkroot-installed
 # build the guest test programs; busybox-static: a static guest userland;
 # fuse3: pulls in libfuse3, which mfusepy loads at runtime through ctypes;
 # coreutils, file: used by tests and scripts; qemu-utils (qemu-img), e2fsprogs
-# (debugfs): rootfs-tools/alpine-from-quicksand, for the Alpine tests.  qemu-user is
+# (debugfs): rootfs-tools/alpine-from-quicksand, for the Alpine tests; debootstrap:
+# the minbase tree of the slow VFS tests.  qemu-user is
 # handled below.
 PACKAGES=(python3 python3-venv python3-dev gcc make libc6-dev musl-tools
-          busybox-static fuse3 coreutils file qemu-utils e2fsprogs)
+          busybox-static fuse3 coreutils file qemu-utils e2fsprogs debootstrap)
 # qemu-x86_64 (differential tests, benchmark): the package name differs
 # between releases; the first one the archive offers is used.
 QEMU_PACKAGES=(qemu-user qemu-user-static qemu-user-binfmt)

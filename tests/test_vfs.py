@@ -228,6 +228,32 @@ def test_debian_tree_like_chroot(debian_root, name):
     _check_same(debian_root, name)
 
 
+@pytest.fixture(scope="session")
+def minbase_root():
+    """A Debian minbase tree made by debootstrap itself (natively, as root), cached."""
+    out = BUILD_DIR / "minbase"
+    debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if not (out / "etc/debian_version").exists():
+        if debootstrap is None:
+            pytest.skip("debootstrap is not installed")
+        partial = out.with_name("minbase.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        mirror = os.environ.get("BLINKROOT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        r = subprocess.run([debootstrap, "--variant=minbase", "bookworm", str(partial), mirror],
+                           capture_output=True, text=True, timeout=1200)
+        if r.returncode != 0:
+            pytest.skip(f"debootstrap failed: {r.stderr.strip()[-300:]}")
+        partial.rename(out)
+    return out
+
+
+@ROOT_NEEDED
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(n for n in SNIPPETS if n != "tar_gzip"))  # no busybox
+def test_minbase_tree_like_chroot(minbase_root, name):
+    _check_same(minbase_root, name)
+
+
 # ---- the shared mount namespace ---------------------------------------------------------
 
 @ROOT_NEEDED
