@@ -16,6 +16,7 @@ retried, since on Linux they would not have happened.
 
 import ctypes
 import errno
+import select
 import threading
 from contextlib import contextmanager
 
@@ -41,9 +42,12 @@ def signal_waiting(t):
 
 
 @contextmanager
-def blocking(t, restart=ERESTARTSYS):
-    """Around a blocking host call: the CPU is free for other threads meanwhile."""
-    if signal_waiting(t):
+def blocking(t, restart=ERESTARTSYS, ready=None):
+    """Around a blocking host call: the CPU is free for other threads meanwhile.
+
+    ready(): would the call complete without blocking?  Then a waiting signal does not
+    stop it: Linux interrupts a call only while it sleeps."""
+    if signal_waiting(t) and not (ready is not None and ready()):
         raise Errno(restart)   # a signal is already waiting: don't start to block
     t.in_host_call = True
     try:
@@ -57,13 +61,13 @@ def blocking(t, restart=ERESTARTSYS):
         t.in_host_call = False
 
 
-def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None):
+def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None, ready=None):
     """Call libc's blocking `fn(*args)` (returning -1 and errno on failure) for thread t.
 
     `woken()` says whether an EINTR ends the call (default: a signal the guest will act
-    on is waiting)."""
-    woken = woken or (lambda: signal_waiting(t))
-    with blocking(t, restart):
+    on is waiting); `ready()` whether the call can complete at once (see blocking)."""
+    woken = woken or (lambda: signal_waiting(t) and not (ready is not None and ready()))
+    with blocking(t, restart, ready):
         while True:
             ret = fn(*args)
             if ret != -1:
@@ -76,6 +80,16 @@ def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None):
                 raise Errno(linux_errno(err))
             if woken():
                 raise Errno(restart)
+
+
+def fd_ready(fd, out):
+    """Would a read (or write, if out) on host fd complete without blocking?"""
+    p = select.poll()
+    p.register(fd, select.POLLOUT if out else select.POLLIN)
+    try:
+        return bool(p.poll(0))
+    except OSError:
+        return True     # let the call itself say what is wrong
 
 
 def iovec_array(ranges):
