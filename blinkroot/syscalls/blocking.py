@@ -17,7 +17,9 @@ retried, since on Linux they would not have happened.
 import ctypes
 import errno
 import select
+import struct
 import threading
+import time
 from contextlib import contextmanager
 
 from ..errors import Errno, ERESTARTSYS, linux_errno
@@ -80,6 +82,17 @@ def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None, ready=None):
                 raise Errno(linux_errno(err))
             if woken():
                 raise Errno(restart)
+
+
+def deadline(t, ts_ptr):
+    """The monotonic time a relative guest timespec at ts_ptr ends (None: no timeout);
+    EINVAL for a negative or unnormalized one, as Linux says."""
+    if not ts_ptr:
+        return None
+    sec, nsec = struct.unpack("<qq", t.mem.read(ts_ptr, 16))
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        raise Errno(errno.EINVAL)
+    return time.monotonic() + sec + nsec / 1e9
 
 
 def fd_ready(fd, out):

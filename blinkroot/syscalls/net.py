@@ -18,7 +18,7 @@ from ..errors import Errno, ERESTARTSYS, linux_errno
 from ..vfs import AT_FDCWD
 from ..vfs.files import File, O_RDWR
 from ..vfs.hostcall import call, address, libc, PollFd
-from .blocking import host_call, signal_waiting
+from .blocking import host_call, signal_waiting, deadline
 from .files import _iovecs, epipe
 from .table import syscall, s32
 
@@ -408,12 +408,7 @@ def sendmmsg(t, fd, vec, vlen, flags):
 @syscall("recvmmsg", "fd ptr uint flags ptr", blocking=True)
 def recvmmsg(t, fd, vec, vlen, flags, ts_ptr):
     import time
-    deadline = None
-    if ts_ptr:
-        sec, nsec = struct.unpack("<qq", t.mem.read(ts_ptr, 16))
-        if sec < 0 or not 0 <= nsec < 1_000_000_000:
-            raise Errno(errno.EINVAL)
-        deadline = time.monotonic() + sec + nsec / 1e9
+    end = deadline(t, ts_ptr)
     f = _sock(t, fd)
     flags = s32(flags)
     got = 0
@@ -431,10 +426,10 @@ def recvmmsg(t, fd, vec, vlen, flags, ts_ptr):
         msg_flags = struct.unpack("<i", t.mem.read(entry + 48, 4))[0]
         if msg_flags & MSG_OOB:
             break
-        if deadline is not None and time.monotonic() >= deadline:
+        if end is not None and time.monotonic() >= end:
             break
-    if deadline is not None and got:
-        left = max(0.0, deadline - time.monotonic())
+    if end is not None and got:
+        left = max(0.0, end - time.monotonic())
         t.mem.write(ts_ptr, struct.pack("<qq", int(left), int(left % 1 * 1e9)))
     return got
 

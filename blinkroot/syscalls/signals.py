@@ -10,7 +10,7 @@ from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
 from ..proc import hostsig
 from .table import syscall, s32, KEEP_REGS
-from .blocking import host_call, signal_waiting, LIBC
+from .blocking import host_call, signal_waiting, deadline, LIBC
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 # SIGCHLD's flags are the host's business too (mirrored there): it reaps the children
@@ -242,12 +242,7 @@ def pause(t):
 def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
     _sigset_size(size)
     wanted = t.mem.read_u64(set_ptr) & ~S.UNBLOCKABLE
-    deadline = None
-    if ts_ptr:
-        sec, nsec = struct.unpack("<qq", t.mem.read(ts_ptr, 16))
-        if sec < 0 or not 0 <= nsec < 1_000_000_000:
-            raise Errno(errno.EINVAL)
-        deadline = time.monotonic() + sec + nsec / 1e9
+    end = deadline(t, ts_ptr)
     while True:
         signal_waiting(t)
         info = t.take_signal(allowed=wanted)
@@ -257,7 +252,7 @@ def rt_sigtimedwait(t, set_ptr, info_ptr, ts_ptr, size):
             return info.signo
         if t.has_deliverable():
             raise Errno(errno.EINTR)
-        remaining = None if deadline is None else deadline - time.monotonic()
+        remaining = None if end is None else end - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise Errno(errno.EAGAIN)
         _sleep_until_signal(t, remaining, wanted)
