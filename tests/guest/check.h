@@ -19,6 +19,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -129,6 +130,18 @@ UNUSED static int show_errno_result(const char *text, int r) {
 #define SECTION(name) printf("\n== %s ==\n", name)
 
 /* Print a buffer as a quoted C string, escaping anything unprintable. */
+/* Create or truncate path with text in it (a fixture for the file tests). */
+UNUSED static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  write(fd, text, strlen(text));
+  close(fd);
+}
+
+/* qsort comparator for arrays of C strings (listings are printed sorted). */
+UNUSED static int compare_strings(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 UNUSED static void print_quoted(const char *label, const void *buf, long len) {
   const unsigned char *p = buf;
   printf("%s: \"", label);

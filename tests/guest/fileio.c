@@ -7,12 +7,6 @@
 #include <sys/uio.h>
 #include <termios.h>
 
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  write(fd, text, strlen(text));
-  close(fd);
-}
-
 static void show_file(const char *path) {
   char buf[256];
   int fd = open(path, O_RDONLY);

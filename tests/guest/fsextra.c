@@ -31,21 +31,11 @@ struct kdirent {
   char name[];
 };
 
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  write(fd, text, strlen(text));
-  close(fd);
-}
-
 static void show_file(const char *path) {
   char buf[256];
   int fd = open(path, O_RDONLY);
   print_quoted(path, buf, read(fd, buf, sizeof buf));
   close(fd);
-}
-
-static int compare_strings(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Entries of one getdents/getdents64 pass over fd, sorted, as "name/type". */

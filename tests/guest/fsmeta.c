@@ -36,12 +36,6 @@ struct kdirent64 {
   char name[];
 };
 
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  write(fd, text, strlen(text));
-  close(fd);
-}
-
 static void show_file(const char *path) {
   char buf[256];
   int fd = open(path, O_RDONLY);
@@ -313,10 +307,6 @@ static void test_utimens(void) {
   SHOW(utimensat(AT_FDCWD, "d/f1", bad, 0));
   SHOW(utimensat(AT_FDCWD, "missing", ts, 0));
   SHOW(utimensat(AT_FDCWD, "d/f1", ts, 0x1));
-}
-
-static int compare_strings(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static const char *dtype_name(unsigned char t) {

@@ -9,10 +9,8 @@
 extern char **environ;
 static const char *self;
 
-static void write_file(const char *name, const char *text, int mode) {
-  int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  write(fd, text, strlen(text));
-  close(fd);
+static void write_mode_file(const char *name, const char *text, int mode) {
+  write_file(name, text);
   chmod(name, mode);
 }
 
@@ -97,11 +95,11 @@ static void try_exec(const char *label, const char *path, char **argv) {
 static void test_errors(void) {
   SECTION("execve errors");
   mkdir("dir", 0755);
-  write_file("plain.txt", "hello\n", 0644);
-  write_file("garbage", "\x01\x02\x03garbage, not a program\n", 0755);
-  write_file("empty", "", 0755);
-  write_file("noshebang.sh", "echo hi\n", 0755);
-  write_file("elfstub", "\x7f" "ELF\x02\x01\x01", 0755);
+  write_mode_file("plain.txt", "hello\n", 0644);
+  write_mode_file("garbage", "\x01\x02\x03garbage, not a program\n", 0755);
+  write_mode_file("empty", "", 0755);
+  write_mode_file("noshebang.sh", "echo hi\n", 0755);
+  write_mode_file("elfstub", "\x7f" "ELF\x02\x01\x01", 0755);
   char *argv[] = {"x", NULL};
   try_exec("missing", "./no-such-program", argv);
   try_exec("missing dir", "./no-such-dir/prog", argv);
@@ -141,7 +139,7 @@ static void test_inheritance(void) {
     sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, NULL);
     raise(SIGHUP); /* pending across exec */
-    write_file("data.txt", "inherited", 0644);
+    write_mode_file("data.txt", "inherited", 0644);
     int a = open("data.txt", O_RDONLY | O_CLOEXEC);
     int b = open("data.txt", O_RDONLY);
     dup2(a, 5); /* dup2 clears FD_CLOEXEC: set it again */
@@ -166,19 +164,19 @@ static void test_shebang(void) {
   char cwd[512], line[1200];
   getcwd(cwd, sizeof cwd);
   snprintf(line, sizeof line, "#!%s args\nbody\n", self);
-  write_file("one-arg", line, 0755);
+  write_mode_file("one-arg", line, 0755);
   snprintf(line, sizeof line, "#!%s args with  spaces\n", self);
-  write_file("spaces", line, 0755);
+  write_mode_file("spaces", line, 0755);
   snprintf(line, sizeof line, "#! \t%s\targs \t \n", self);
-  write_file("blanks", line, 0755);
+  write_mode_file("blanks", line, 0755);
   snprintf(line, sizeof line, "#!%s", self);
-  write_file("no-arg-no-newline", line, 0755);
-  write_file("nested", "#!./one-arg\n", 0755);
-  write_file("nested2", "#!./nested nested-arg\n", 0755);
-  write_file("missing-interp", "#!/no/such/interpreter -x\n", 0755);
-  write_file("interp-not-exec", "#!./plain.txt\n", 0755);
-  write_file("empty-interp", "#!\n", 0755);
-  write_file("not-exec-script", line, 0644);
+  write_mode_file("no-arg-no-newline", line, 0755);
+  write_mode_file("nested", "#!./one-arg\n", 0755);
+  write_mode_file("nested2", "#!./nested nested-arg\n", 0755);
+  write_mode_file("missing-interp", "#!/no/such/interpreter -x\n", 0755);
+  write_mode_file("interp-not-exec", "#!./plain.txt\n", 0755);
+  write_mode_file("empty-interp", "#!\n", 0755);
+  write_mode_file("not-exec-script", line, 0644);
   char *argv1[] = {"ignored-argv0", "extra1", "extra 2", NULL};
   static const char *scripts[] = {"./one-arg", "./spaces", "./blanks", "./no-arg-no-newline",
                                   "./nested", "./nested2", "./missing-interp",
