@@ -93,19 +93,18 @@ class OverlayFs(Filesystem):
         if not rel:
             return 0, self.layers[0], os.lstat(self.layers[0])
         if self.union:
-            for i in range(len(self.layers)):
-                p = self._p(i, rel)
-                try:
-                    return i, p, os.lstat(p)
-                except OSError:
-                    continue
-            return None
+            return self._first(range(len(self.layers)), rel)
         parent, name = _split(rel)
         if name.startswith(WH):
             return None
-        for i in self._dirs(parent):
-            if i == 0 and _lexists(self._p(0, join(parent, WH + name))):
-                return None
+        dirs = self._dirs(parent)
+        if dirs and dirs[0] == 0 and _lexists(self._p(0, join(parent, WH + name))):
+            return None                 # whited out in the upper layer
+        return self._first(dirs, rel)
+
+    def _first(self, layers, rel):
+        """(layer, host path, lstat) in the first of `layers` that has rel, or None."""
+        for i in layers:
             p = self._p(i, rel)
             try:
                 return i, p, os.lstat(p)
