@@ -12,7 +12,6 @@ the status.
 
 import os
 import queue
-import threading
 
 from ..vfs.files import FdTable
 from . import signals as S

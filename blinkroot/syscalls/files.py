@@ -11,7 +11,7 @@ from ..vfs import AT_FDCWD
 from ..vfs.files import File, O_CLOEXEC, O_ACCMODE
 from ..proc import signals as S
 from .table import syscall, s32, s64
-from .blocking import blocking, host_call, iovec_array, fd_ready, LIBC
+from .blocking import blocking, host_call, iovec_array, fd_ready
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
 O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o10000000, 0o20200000

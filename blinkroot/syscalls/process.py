@@ -1,9 +1,8 @@
-"""Process lifetime: exit, exit_group, execve (fork, clone and wait come with the process manager)."""
+"""Process lifetime: exit, exit_group, execve, fork, vfork, clone, wait4, waitid."""
 
 import ctypes
 import errno
-import os
-import threading
+import os as _os
 
 from ..errors import Errno
 from ..proc.process import ProcessExit, ThreadExit, spawn_thread, become_fork_child
@@ -72,7 +71,6 @@ CSIGNAL = 0xFF
 
 
 def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
-    import os as _os
     vfork = bool(flags & CLONE_VFORK)
     if vfork:
         r, w = _os.pipe()
