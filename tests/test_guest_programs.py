@@ -11,20 +11,8 @@ from guestlib import TOOLCHAINS, guest_names, run_guest
 NATIVE_STATUS = {"hello": 3, "sigdie": -15, "sigabort": -6, "sigsegv": -11}
 
 
-# Known engine bug (README, Known differences): stopping Unicorn at an arbitrary
-# instruction, as thread preemption and signal delivery do, and resuming sometimes
-# changes what the guest computes.  Programs built on those rarely fail or hang because
-# of it; they get a second run until that is fixed, so one such event does not hide
-# every other result.  A real, repeatable difference still fails.
-PREEMPTED = ("proc_", "sig", "thr_", "time")
-
-
-def _marks(name):
-    return [pytest.mark.flaky(reruns=1)] if name.startswith(PREEMPTED) else []
-
-
 @pytest.mark.parametrize("toolchain", list(TOOLCHAINS))
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in guest_names()])
+@pytest.mark.parametrize("name", guest_names())
 def test_guest_program(name, toolchain, tmp_path):
     comparison = run_guest(name, toolchain, workdir=tmp_path)
     assert comparison.native.returncode == NATIVE_STATUS.get(name, 0)

@@ -318,10 +318,6 @@ def _tree_hash(root):
     return h.hexdigest()
 
 
-# Failed once in about ten full runs (`ls /bin/ls` after its whiteout printed an empty
-# line instead of failing); not understood yet, possibly the engine's emu_stop bug
-# (README, Known differences).  One rerun until then.
-@pytest.mark.flaky(reruns=1)
 def test_overlay_copy_up_whiteout_opaque(busybox_tree, tmp_path):
     lower = tmp_path / "lower"
     shutil.copytree(busybox_tree, lower, symlinks=True)

@@ -67,6 +67,44 @@ _uc_reg_write_batch = _raw(uclib.uc_reg_write_batch, _vp, _vp, _vp, _int)
 _uc_reg_write_raw = _raw(uclib.uc_reg_write, _vp, _int, _vp)
 
 
+def _find_no_exit_request():
+    """The offset in Unicorn's uc_struct of `no_exit_request`, read off the machine code
+    of check_exit_request (its first test), or None for a build this does not know.
+
+    Why it matters: Unicorn's translator puts a stop check after every guest load and
+    store, and a stop taken there rewinds rip to the start of the instruction whose store
+    already happened, so `add [m], r` or `xchg` runs twice.  uc_emu_stop from another
+    thread (preemption, a signal) lands there at random and corrupts the guest.  With
+    the flag set, blocks are translated without those checks and a stop is taken only at
+    a block's start, between instructions; it also saves a helper call per access."""
+    import platform
+    try:
+        import capstone
+        addr = ctypes.cast(uclib.check_exit_request_x86_64, ctypes.c_void_p).value
+        code = ctypes.string_at(addr, 32)
+        machine = platform.machine().lower()
+        if machine in ("x86_64", "amd64"):
+            md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+            want = "cmp"
+        elif machine in ("aarch64", "arm64"):
+            md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+            want = "ldrb"
+        else:
+            return None
+        md.detail = True
+        insns = list(md.disasm(code, addr, 4))
+    except Exception:
+        return None
+    # 1st: load tcg_ctx->uc; 2nd: test the byte at uc + offset.
+    if len(insns) < 2 or insns[1].mnemonic != want:
+        return None
+    mems = [op.mem.disp for op in insns[1].operands if op.type in (3, 4) and op.mem.disp]
+    return mems[0] if mems else None
+
+
+_NO_EXIT_REQUEST = _find_no_exit_request()
+
+
 class _RegBatch:
     """A fixed list of registers read or written with one raw libunicorn call."""
 
@@ -341,6 +379,7 @@ class UnicornVcpu(E.Vcpu):
                 eng.bp_skip = self.resume_bp if self.resume_bp == self._rip.value else None
             self.resume_bp = None
             eng.watch_hit = None
+            eng.precise_stops(bool(count or eng.breakpoints))
             err = _uc_emu_start(self.uch, self._rip.value, _NO_UNTIL, 0, count)
             if eng.exception is not None:
                 exc, eng.exception = eng.exception, None
@@ -519,6 +558,17 @@ class _Instance:
                 _uc_emu_stop(owner.uch)
 
 
+_warned_imprecise = False
+
+
+def _warn_imprecise():
+    global _warned_imprecise
+    _warned_imprecise = True
+    import sys
+    print("blinkroot: warning: unknown libunicorn build; preempting threads and "
+          "delivering signals may corrupt guest state", file=sys.stderr)
+
+
 class UnicornEngine(E.Engine):
     def __init__(self):
         self.capabilities = E.Capabilities(
@@ -542,6 +592,14 @@ class UnicornEngine(E.Engine):
     def _open(self):
         self.uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_HASWELL)
+        self._no_exit_request = None
+        self._precise = True        # how Unicorn translates by default
+        if _NO_EXIT_REQUEST is not None:
+            self._no_exit_request = ctypes.c_bool.from_address(
+                self.uc._uch.value + _NO_EXIT_REQUEST)
+            self.precise_stops(False)
+        elif not _warned_imprecise:
+            _warn_imprecise()
         self.address_space = UnicornAddressSpace(self.uc)
         self._install_hooks()
         for addr in list(self.breakpoints):     # a debugger's, kept across execve
@@ -585,6 +643,16 @@ class UnicornEngine(E.Engine):
         if fresh.owner is None:
             fresh.acquire(vcpu)
         self.cpu = fresh
+
+    def precise_stops(self, wanted):
+        """Whether a stop may end a block mid-way (a breakpoint, a step or a watchpoint
+        needs it).  Without it a stop waits for the next block's start, which is the
+        only kind another thread may ask for safely (see _find_no_exit_request)."""
+        if wanted == self._precise or self._no_exit_request is None:
+            return
+        self._precise = wanted
+        self._no_exit_request.value = not wanted
+        self.uc.ctl_flush_tb()      # blocks translated the other way must go
 
     def kick_running(self):
         """Stop whichever vcpu is running (a host signal arrived for the process)."""
