@@ -3,6 +3,7 @@
 import errno
 import os
 import resource
+import signal
 import sys
 import threading
 import traceback
@@ -175,7 +176,9 @@ def die_by_signal(sig):
     libc.sigemptyset(mask)
     libc.sigaddset(mask, sig)
     libc.pthread_sigmask(1, mask, None)                     # SIG_UNBLOCK
-    os.kill(os.getpid(), sig)
+    # At this thread only: a process-directed kill() could be taken off the queue by
+    # the signalfd watcher first, and blinkroot would exit(128+sig) instead of dying.
+    signal.pthread_kill(threading.get_ident(), sig)
     os._exit(128 + sig)
 
 
