@@ -137,7 +137,11 @@ def test_running_session(tree):
             if "ermission" in r.stderr or "not permitted" in r.stderr:
                 pytest.skip(f"FUSE mounts are not permitted here: {r.stderr.strip()}")
             pytest.fail(f"blinkroot mount --session failed: {r.stderr}")
-        entries = os.listdir(mnt / "proc")
+        while True:     # the session is published a moment before its first process
+            entries = os.listdir(mnt / "proc")
+            if str(guest.pid) in entries or time.time() > deadline:
+                break
+            time.sleep(0.1)
         assert str(guest.pid) in entries
         pids = [e for e in entries if e.isdigit()]
         assert pids == [str(guest.pid)]     # the session's processes, no host's others
