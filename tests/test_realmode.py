@@ -214,3 +214,45 @@ def test_tui_steps_in_16_bit_mode_and_passes_keys_to_int16h(tmp_path):
             assert re.search(rb"q 10 [0-9A-F]{8}", bytes(s.output))
             await pilot.press("enter")
     asyncio.run(scenario())
+
+
+LOOP = r"""
+.code16
+    mov $0x0e41, %ax
+    int $0x10
+1:  jmp 1b
+"""
+
+
+def test_ctrl_c_ends_a_looping_program_with_130(tmp_path):
+    import signal
+    import time
+    prog = assemble(tmp_path, "loop", LOOP)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    p = subprocess.Popen([sys.executable, "-c", "from blinkroot.debug.cli import main; main()",
+                          "-t", "-r", str(prog)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, _err = p.communicate(timeout=30)
+    assert out == b"A" and p.returncode == 130
+
+
+def test_tui_interrupts_a_loop(tmp_path):
+    pytest.importorskip("textual")
+    from blinkroot.debug.realmode import RealModeSession
+    from blinkroot.debug.tui import Blinkenlights
+    prog = assemble(tmp_path, "loop", LOOP)
+
+    async def scenario():
+        app = Blinkenlights([str(prog)], session=RealModeSession([str(prog)]))
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("c")
+            await pilot.pause(0.5)
+            assert app.busy
+            await pilot.press("i")
+            await settle(app, pilot)
+            s = app.session
+            assert s.rip == 0x7C05 and s.insn_at(s.rip).mnemonic == "jmp"
+            assert bytes(s.output) == b"A"
+    asyncio.run(scenario())

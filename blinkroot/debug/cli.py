@@ -5,6 +5,7 @@ TUI (as blinkroot does), -r runs a 16-bit boot-sector program in real mode (real
 -L PATH and -C ROOT pass through to blinkroot, -h help.
 """
 
+import os
 import sys
 
 import click
@@ -35,7 +36,12 @@ def command(breakpoints, no_tui, real_mode, root, log_path, jit, linear, program
     if real_mode:
         from . import realmode
         if no_tui:
-            sys.exit(realmode.run_plain(program))
+            status = realmode.run_plain(program)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # As blinkroot's run.py: no interpreter teardown after a run.  (Unicorn's
+            # teardown after a Ctrl-C that landed in its JIT code can crash.)
+            os._exit(status)
         try:
             session = realmode.RealModeSession([program])
         except realmode.ImageError as e:
