@@ -10,5 +10,13 @@ def create_engine(name="unicorn") -> Engine:
     raise ValueError(f"unknown engine {name!r}")
 
 
+def create_real_mode_machine(name="unicorn"):
+    """A 16-bit i8086-style machine with 1 MiB of memory (blinkenlights -r)."""
+    if name == "unicorn":
+        from .unicorn_engine import UnicornRealMode
+        return UnicornRealMode()
+    raise ValueError(f"unknown engine {name!r}")
+
+
 def engine_names():
     return ("unicorn",)

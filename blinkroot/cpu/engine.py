@@ -14,6 +14,10 @@ Shapes follow what both Unicorn and KVM can do cheaply (see shared notes on both
   from that very stop executes it, like x86's RF flag); ``Engine.add_watchpoint`` reports
   WATCH after an instruction that read or wrote a watched range.  A handler that does
   not return holds its thread stopped; ``kick()`` makes a running vcpu report KICKED.
+* Real mode (blinkenlights -r): ``RealModeMachine`` is a separate, small machine: one
+  16-bit i8086-style CPU and 1 MiB of memory at linear address 0, with no kernel behind
+  it.  ``INT n`` reports INTERRUPT (the caller emulates the BIOS service) and ``HLT``
+  reports HALT; addresses in its events and breakpoints are linear (CS*16 + IP).
 * Registers are read and written in bulk, once per event: ``syscall_args()`` and
   ``set_result()`` on the hot path, ``get_regs()/set_regs()`` for signals and fork,
   ``get_fpu()/set_fpu()`` as a 512-byte FXSAVE image.
@@ -31,6 +35,9 @@ KICKED = "kicked"       # kick() from another thread (signal, preemption)
 BREAK = "break"         # a breakpoint: rip (= addr) is at the instruction, not yet run
 WATCH = "watch"         # an instruction (rip is past it) accessed a watched range:
                         # addr is the watchpoint's address, access READ or WRITE
+INTERRUPT = "interrupt"  # real mode: INT n (or a CPU exception) with vector n; IP is past
+                        # the instruction and nothing was pushed: the handler does the work
+HALT = "halt"           # real mode: HLT ran (IP is past it)
 
 # Fault access kinds.
 READ, WRITE, EXEC = "read", "write", "exec"
@@ -205,4 +212,43 @@ class Engine:
         raise NotImplementedError
 
     def remove_watchpoint(self, addr, length, access):
+        raise NotImplementedError
+
+
+class RealModeMachine:
+    """A 16-bit real-mode machine (blinkenlights -r): one CPU, ``memory_size`` bytes at
+    linear 0, nothing mapped above.  ``run(handler)`` has Vcpu.run's protocol; its events
+    are STEP, BREAK, INTERRUPT, HALT, SYSCALL (IP past it), TRAP, FAULT and KICKED, with
+    ``rip`` the linear address CS*16 + IP.  After an INTERRUPT or SYSCALL that ended a
+    single step, a STEP event follows.  Registers are 16-bit, by name (REGS)."""
+
+    REGS = ("ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "ip", "flags",
+            "cs", "ds", "es", "ss", "fs", "gs")
+    memory_size = 1 << 20
+    single_step = False
+
+    def run(self, handler):
+        raise NotImplementedError
+
+    def kick(self):
+        """Stop run() from any thread: it reports KICKED between instructions."""
+        raise NotImplementedError
+
+    def read(self, addr, length) -> bytes:
+        raise NotImplementedError
+
+    def write(self, addr, data):
+        raise NotImplementedError
+
+    def get_regs(self) -> dict:
+        raise NotImplementedError
+
+    def set_regs(self, **values):
+        raise NotImplementedError
+
+    def add_breakpoint(self, addr):
+        """Report BREAK before running the instruction at linear address addr."""
+        raise NotImplementedError
+
+    def remove_breakpoint(self, addr):
         raise NotImplementedError

@@ -807,3 +807,170 @@ def native_cpuid(leaf, subleaf):
                    (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX))
     _native_cpuid_cache[key] = result
     return result
+
+
+_REAL_REGS = {name: getattr(X, "UC_X86_REG_" + name.upper()) for name in E.RealModeMachine.REGS}
+_REAL_REGS["flags"] = X.UC_X86_REG_FLAGS
+
+
+class UnicornRealMode(E.RealModeMachine):
+    """Unicorn in UC_MODE_16 over 1 MiB of its own memory.  Unicorn reports INT n (and
+    CPU exceptions) through UC_HOOK_INTR with IP already past the instruction, without
+    touching the stack or the IVT; the hook only notes the vector and stops, and run()
+    reports it once emu_start has returned, so a handler may block (int 16h)."""
+
+    def __init__(self):
+        self.uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_16)
+        self.uc.mem_map(0, self.memory_size)
+        self.single_step = False
+        self.kicked = False
+        self.breakpoints = {}       # linear addr -> hook handle
+        self.resume_bp = None
+        self._no_exit_request = None
+        self._precise = True
+        if _NO_EXIT_REQUEST is not None:
+            self._no_exit_request = ctypes.c_bool.from_address(
+                self.uc._uch.value + _NO_EXIT_REQUEST)
+        self._reset_stop()
+        self.uc.hook_add(UC.UC_HOOK_INTR, self._on_intr)
+        self.uc.hook_add(UC.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        self.uc.hook_add(UC.UC_HOOK_INSN_INVALID, self._on_invalid)
+        self.uc.hook_add(UC.UC_HOOK_MEM_INVALID, self._on_mem_invalid)
+        self.set_regs(flags=0x202)
+
+    def _reset_stop(self):
+        self.intr = None
+        self.syscall = False
+        self.invalid = False
+        self.fault = None
+        self.bp_hit = None
+        self.bp_skip = None
+
+    # -- hooks: note what happened and stop; run() reports it --------------------------
+    def _on_intr(self, uc, intno, _user):
+        self.intr = intno
+        uc.emu_stop()
+
+    def _on_syscall(self, uc, _user):
+        self.syscall = True
+        uc.emu_stop()
+
+    def _on_invalid(self, uc, _user):
+        self.invalid = True
+        return False
+
+    def _on_mem_invalid(self, uc, access, addr, _size, _value, _user):
+        self.fault = _FAULT_KIND.get(access, (E.READ, False)) + (addr,)
+        return False
+
+    def _on_bp(self, uc, addr, _size, _user):
+        if addr == self.bp_skip:
+            self.bp_skip = None
+            return
+        if addr in self.breakpoints:
+            self.bp_hit = addr
+            uc.emu_stop()
+
+    # -- state ------------------------------------------------------------------------
+    def read(self, addr, length):
+        addr = max(0, addr)
+        length = max(0, min(length, self.memory_size - addr))
+        return bytes(self.uc.mem_read(addr, length)) if length else b""
+
+    def write(self, addr, data):
+        self.uc.mem_write(addr, bytes(data))
+        self.uc.ctl_remove_cache(addr, addr + max(1, len(data)))
+
+    def get_regs(self):
+        return {n: self.uc.reg_read(i) & 0xFFFF for n, i in _REAL_REGS.items()}
+
+    def set_regs(self, **values):
+        for name, value in values.items():
+            self.uc.reg_write(_REAL_REGS[name], value & 0xFFFF)
+
+    def pc(self):
+        return (self.uc.reg_read(X.UC_X86_REG_CS) * 16 + self.uc.reg_read(X.UC_X86_REG_IP)) \
+            & 0xFFFFF
+
+    def add_breakpoint(self, addr):
+        if addr not in self.breakpoints:
+            self.breakpoints[addr] = self.uc.hook_add(UC.UC_HOOK_CODE, self._on_bp, None,
+                                                      addr, addr)
+            self.uc.ctl_remove_cache(addr, addr + 1)
+
+    def remove_breakpoint(self, addr):
+        handle = self.breakpoints.pop(addr, None)
+        if handle is not None:
+            self.uc.hook_del(handle)
+            self.uc.ctl_remove_cache(addr, addr + 1)
+
+    def kick(self):
+        self.kicked = True
+        self.uc.emu_stop()
+
+    def _precise_stops(self, wanted):
+        if wanted == self._precise or self._no_exit_request is None:
+            return
+        self._precise = wanted
+        self._no_exit_request.value = not wanted
+        self.uc.ctl_flush_tb()
+
+    def _halted(self, start, count):
+        """emu_start returned for no reason we noted: a HLT (Unicorn stops there)."""
+        pc = self.pc()
+        if count:
+            return self.read(start, 1) == b"\xf4" and pc == (start + 1) & 0xFFFFF
+        return pc > 0 and self.read(pc - 1, 1) == b"\xf4"
+
+    # -- running ----------------------------------------------------------------------
+    def run(self, handler):
+        while True:
+            if self.kicked:
+                self.kicked = False
+                if not handler(E.Event(E.KICKED, rip=self.pc())):
+                    return
+                continue
+            self._reset_stop()
+            start = self.pc()
+            if self.breakpoints:
+                self.bp_skip = self.resume_bp if self.resume_bp == start else None
+            self.resume_bp = None
+            count = 1 if self.single_step else 0
+            self._precise_stops(bool(count or self.breakpoints))
+            err = UC.UC_ERR_OK
+            try:
+                self.uc.emu_start(start, _NO_UNTIL, 0, count)
+            except unicorn.UcError as e:
+                err = e.errno
+            ends_step = False
+            if self.bp_hit is not None:
+                self.resume_bp = self.bp_hit
+                event = E.Event(E.BREAK, addr=self.bp_hit)
+            elif self.intr is not None:
+                event = E.Event(E.INTERRUPT, vector=self.intr)
+                ends_step = self.single_step
+            elif self.syscall:
+                event = E.Event(E.SYSCALL)
+                ends_step = self.single_step
+            elif self.invalid or err == UC.UC_ERR_INSN_INVALID:
+                event = E.Event(E.TRAP, vector=E.VEC_UD)
+            elif self.fault is not None:
+                access, mapped, addr = self.fault
+                event = E.Event(E.FAULT, addr=addr, access=access, mapped=mapped)
+            elif err != UC.UC_ERR_OK:
+                event = E.Event(E.TRAP, vector=E.VEC_GP)
+            elif self.kicked:
+                continue
+            elif self._halted(start, count):
+                event = E.Event(E.HALT)
+                ends_step = self.single_step
+            elif count:
+                event = E.Event(E.STEP)
+            else:
+                continue
+            event.rip = self.pc()
+            if not handler(event):
+                return
+            if ends_step:
+                if not handler(E.Event(E.STEP, rip=self.pc())):
+                    return

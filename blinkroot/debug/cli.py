@@ -1,9 +1,11 @@
 """`blinkenlights [FLAG...] PROGRAM [ARG...]`: blink's debugger TUI, on textual.
 
 Flags as blink's: -b ADDR|SYMBOL (repeatable) pushes a breakpoint, -t runs without the
-TUI (as blinkroot does), -L PATH and -C ROOT pass through to blinkroot, -h help.
+TUI (as blinkroot does), -r runs a 16-bit boot-sector program in real mode (realmode.py),
+-L PATH and -C ROOT pass through to blinkroot, -h help.
 """
 
+import os
 import sys
 
 import click
@@ -20,14 +22,37 @@ i interrupt, m memory panel mode, ? help, q quit."""
 @click.option("-b", "breakpoints", multiple=True, metavar="ADDR|SYMBOL",
               help="Push a breakpoint: a hex address or a symbol (name@plt too).")
 @click.option("-t", "no_tui", is_flag=True, help="No TUI: run the program as blinkroot does.")
+@click.option("-r", "real_mode", is_flag=True,
+              help="Real mode: PROGRAM is a flat 16-bit i8086 image (a boot sector) "
+                   "loaded at 0x7c00, with a PC BIOS.")
 @click.option("-C", "root", metavar="ROOT", help="Run in a chroot'd environment (blinkroot -C).")
 @click.option("-L", "log_path", metavar="PATH", help="Log file (with -t).")
 @click.option("-j", "jit", is_flag=True, help="Accepted for blink compatibility.")
 @click.option("-m", "linear", is_flag=True, help="Accepted for blink compatibility.")
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(breakpoints, no_tui, root, log_path, jit, linear, program, args):
+def command(breakpoints, no_tui, real_mode, root, log_path, jit, linear, program, args):
     """Debug an x86-64 Linux PROGRAM in a terminal user interface."""
+    if real_mode:
+        from . import realmode
+        if no_tui:
+            status = realmode.run_plain(program)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # As blinkroot's run.py: no interpreter teardown after a run.  (Unicorn's
+            # teardown after a Ctrl-C that landed in its JIT code can crash.)
+            os._exit(status)
+        try:
+            session = realmode.RealModeSession([program])
+        except realmode.ImageError as e:
+            print(f"blinkenlights: {e}", file=sys.stderr)
+            sys.exit(127)
+        from .tui import Blinkenlights
+        app = Blinkenlights([program], breakpoints=breakpoints, session=session)
+        app.run()
+        if session.exited:
+            print(session.exited)
+        return
     if no_tui:
         from ..cli import main as blinkroot_main
         argv = ["blinkroot"]

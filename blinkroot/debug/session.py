@@ -177,6 +177,29 @@ class Session:
     def rip(self):
         return self.regs.get("rip", 0)
 
+    # What the TUI draws, the same for realmode.RealModeSession.
+    addr_digits = 12
+    reg_digits = 16
+
+    @property
+    def pid_text(self):
+        return f"pid {self.child.pid}"
+
+    def position_text(self):
+        return f"rip={self.rip:#x}"
+
+    def register_view(self):
+        return [(name, self.regs.get(name, 0)) for name in GPR_ORDER]
+
+    def read(self, addr, length):
+        return self.client.read(addr, length)
+
+    def stack_pointer(self):
+        return self.regs.get("rsp", 0)
+
+    def waiting_for_key(self):
+        return False        # the guest's terminal input is its pty's
+
     def stop_message(self):
         """(title, text) for a dialog, or None for an ordinary stop."""
         s = self.stop

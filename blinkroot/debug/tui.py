@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from .session import Session, GPR_ORDER
+from .session import Session
 
 # IBM Code Page 437 as blink draws memory: control codes get their CP437 glyphs.
 CP437_LOW = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
@@ -136,7 +136,7 @@ class Blinkenlights(App):
         s = self.session
         state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
         where = s.symbols.describe(s.rip) if not s.stop.exited else ""
-        status = Text(f" {s.program}  {state}  rip={s.rip:#x} {where}  {self.message}")
+        status = Text(f" {s.program}  {state}  {s.position_text()} {where}  {self.message}")
         self.query_one("#status", Static).update(status)
         if not s.stop.exited:
             self.draw_disasm()
@@ -157,17 +157,17 @@ class Blinkenlights(App):
             bp = "●" if addr in s.breakpoints else " "
             style = "reverse" if addr == s.rip else ""
             t.append(bp, style="bold red")
-            t.append(f"{mark}{addr:012x} {raw[:8].hex(' '):<24} {text}\n", style=style)
+            t.append(f"{mark}{addr:0{s.addr_digits}x} {raw[:8].hex(' '):<24} {text}\n",
+                     style=style)
         self.query_one("#disasm", Panel).update(t)
 
     def draw_regs(self):
         s = self.session
         t = Text()
-        for i, name in enumerate(GPR_ORDER):
-            v = s.regs.get(name, 0)
+        for i, (name, v) in enumerate(s.register_view()):
             changed = s.prev_regs and s.prev_regs.get(name) != v
             t.append(f"{name:>7} ", style="dim")
-            t.append(f"{v:016x}", style="bold yellow reverse" if changed else "")
+            t.append(f"{v:0{s.reg_digits}x}", style="bold yellow reverse" if changed else "")
             t.append("\n" if i % 2 else "  ")
         self.query_one("#regs", Panel).update(t)
 
@@ -176,8 +176,8 @@ class Blinkenlights(App):
         t = Text()
         for addr, value in s.stack(16):
             desc = s.symbols.describe(value)
-            t.append(f"{addr:012x} ", style="dim")
-            t.append(f"{value:016x}")
+            t.append(f"{addr:0{s.addr_digits}x} ", style="dim")
+            t.append(f"{value:0{s.reg_digits}x}")
             if desc:
                 t.append(f" {desc}", style="cyan")
             t.append("\n")
@@ -185,15 +185,15 @@ class Blinkenlights(App):
 
     def draw_memory(self):
         s = self.session
-        focus = s.memory_focus() if self.memory_follow else s.regs.get("rsp", 0)
+        focus = s.memory_focus() if self.memory_follow else s.stack_pointer()
         start = focus & ~0xF
-        data = s.client.read(start, 16 * 8)
+        data = s.read(start, 16 * 8)
         t = Text()
         for row in range(8):
             chunk = data[16 * row: 16 * row + 16]
             if not chunk:
                 break
-            t.append(f"{start + 16 * row:012x} ", style="dim")
+            t.append(f"{start + 16 * row:0{s.addr_digits}x} ", style="dim")
             for i, b in enumerate(chunk):
                 hot = start + 16 * row + i == focus
                 t.append(f"{b:02x}", style="reverse" if hot else "")
@@ -210,7 +210,7 @@ class Blinkenlights(App):
             tids = s.threads()
         except Exception:
             tids = []
-        t.append(f"pid {s.child.pid}\n", style="bold")
+        t.append(f"{s.pid_text}\n", style="bold")
         for tid in tids:
             cur = tid == s.stop.thread
             t.append(f"{'*' if cur else ' '} thread {tid}\n", style="bold" if cur else "")
@@ -230,6 +230,23 @@ class Blinkenlights(App):
         panel = self.query_one("#syscalls", Panel)
         lines = s.syscall_log(max(1, panel.size.height - 2))
         panel.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
+
+    # -- the guest's keyboard ------------------------------------------------------------
+    KEY_BYTES = {"enter": b"\r", "backspace": b"\x08", "escape": b"\x1b", "tab": b"\t",
+                 "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D"}
+
+    def on_key(self, event):
+        """While the program waits for a key (real mode's int 16h), keys are its."""
+        s = self.session
+        if not (self.busy and s is not None and s.waiting_for_key()):
+            return
+        data = self.KEY_BYTES.get(event.key)
+        if data is None and event.character:
+            data = event.character.encode()
+        if data:
+            event.prevent_default()
+            event.stop()
+            s.send_input(data)
 
     # -- commands ---------------------------------------------------------------------------
     def _run(self, fn):
