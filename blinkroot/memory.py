@@ -125,6 +125,8 @@ class Memory:
         self.windows = {}       # chunk index -> host base address
         self.brk_start = self.brk = 0
         self.mmap_top = MMAP_TOP
+        self.written = None     # a list: every kernel write's (va, length) is added to it
+                                # (a debugger records what a system call wrote)
 
     # -- host windows ----------------------------------------------------------------
     def _window(self, chunk):
@@ -396,6 +398,8 @@ class Memory:
         """Host-side writes leave stale translations of code (shared notes): drop the
         translations of the executable part of [va, va+length), and only that (asking
         Unicorn to drop non-code ranges has cost seconds)."""
+        if self.written is not None:
+            self.written.append((va, length))
         end = va + length
         i = bisect.bisect_right(self.starts, va) - 1
         for v in self.vmas[max(i, 0):]:

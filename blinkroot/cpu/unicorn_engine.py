@@ -105,6 +105,30 @@ def _find_no_exit_request():
 _NO_EXIT_REQUEST = _find_no_exit_request()
 
 
+def _find_emu_counter():
+    """The offset in uc_struct of `emu_counter`, the instructions uc_emu_start's count
+    hook has seen (followed by `emu_count`, the limit), found by running known counts on
+    a scratch instance; None if this build does not show it."""
+    try:
+        offsets = None
+        for n, limit in ((7, 0x5A5A1234567), (3, 0x3C3C7654321)):
+            uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+            uc.mem_map(0x1000, 0x1000)
+            uc.mem_write(0x1000, b"\x90" * 8)
+            uc.emu_start(0x1000, 0x1000 + n, 0, limit)
+            blob = ctypes.string_at(uc._uch.value, 4096)
+            found = {i - 8 for i in range(8, len(blob) - 8, 8)
+                     if struct.unpack_from("<QQ", blob, i - 8) == (n, limit)}
+            offsets = found if offsets is None else offsets & found
+        return offsets.pop() if offsets and len(offsets) == 1 else None
+    except Exception:
+        return None
+
+
+_EMU_COUNTER = _find_emu_counter()
+_COUNT_ALL = 1 << 62        # "no limit" while counting
+
+
 class _RegBatch:
     """A fixed list of registers read or written with one raw libunicorn call."""
 
@@ -374,6 +398,18 @@ class UnicornVcpu(E.Vcpu):
             count = eng.step_count
             if self.single_step or eng.watches:
                 count = 1
+            if eng.counting:
+                if eng.stop_at is not None:
+                    left = eng.stop_at - eng.insn_count
+                    if left <= 0:
+                        eng.stop_at = None
+                        event = E.Event(E.STEP, rip=self._rip.value)
+                        if not handler(event):
+                            return
+                        continue
+                    count = min(count or left, left)
+                elif not count:
+                    count = _COUNT_ALL
             if eng.breakpoints:
                 eng.bp_hit = None
                 eng.bp_skip = self.resume_bp if self.resume_bp == self._rip.value else None
@@ -381,6 +417,8 @@ class UnicornVcpu(E.Vcpu):
             eng.watch_hit = None
             eng.precise_stops(bool(count or eng.breakpoints))
             err = _uc_emu_start(self.uch, self._rip.value, _NO_UNTIL, 0, count)
+            if eng.counting:
+                eng.count_after(count, err)
             if eng.exception is not None:
                 exc, eng.exception = eng.exception, None
                 raise exc
@@ -400,9 +438,12 @@ class UnicornVcpu(E.Vcpu):
             elif (self.kicked or self.preempt) and not (
                     self.single_step and self.get_reg("rip") != self._rip.value):
                 continue
-            elif count:
-                if not (eng.step_count or self.single_step):
-                    continue    # stepping for watchpoints only
+            elif count and count != _COUNT_ALL:
+                if eng.counting and eng.stop_at is not None \
+                        and eng.insn_count >= eng.stop_at:
+                    eng.stop_at = None
+                elif not (eng.step_count or self.single_step):
+                    continue    # stepping for watchpoints or counting only
                 event = E.Event(E.STEP)
             else:
                 # emu_start returned without a reason: HLT, which is a #GP in user mode
@@ -587,6 +628,9 @@ class UnicornEngine(E.Engine):
         self.bp_skip = None
         self.watches = {}           # (addr, length, access) -> Unicorn hook handle
         self.watch_hit = None
+        self.counting = False       # keep insn_count (a debugger's reverse execution)
+        self.insn_count = 0         # instructions run while counting
+        self.stop_at = None         # while counting: report STEP when insn_count gets here
         self._open()
 
     def _open(self):
@@ -661,6 +705,27 @@ class UnicornEngine(E.Engine):
             owner.kick()
 
     # -- debugging ----------------------------------------------------------------------
+    def can_count(self):
+        return _EMU_COUNTER is not None
+
+    def count_instructions(self, on=True):
+        """Keep insn_count: instructions retired, counted by Unicorn's own count hook
+        (one C call per instruction, no Python), so a replay can stop at the very same
+        instruction a recording passed."""
+        if on and _EMU_COUNTER is None:
+            raise RuntimeError("this libunicorn build does not show its instruction counter")
+        self.counting = on
+
+    def count_after(self, limit, err):
+        """Add what the last emu_start ran.  Unicorn's count hook runs first for every
+        instruction it starts; the last one it saw did not retire if the limit stopped it,
+        a breakpoint held it, or it faulted."""
+        seen = _U64.from_address(self.uc._uch.value + _EMU_COUNTER).value
+        if seen > limit or self.bp_hit is not None or err != UC.UC_ERR_OK \
+                or self.fault is not None or self.trap is not None:
+            seen = max(0, seen - 1)
+        self.insn_count += seen
+
     def _add_hook(self, htype, fptr, begin, end):
         h = ctypes.c_size_t()
         status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(h), htype, fptr, None,

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..cpu import engine as E
+from .reverse import Recorder
 
 SIGTRAP, SIGINT = int(host_signal.SIGTRAP), int(host_signal.SIGINT)
 
@@ -65,6 +66,7 @@ class Debugger:
         self.on_stop = None             # frontend callback(Stop), from the guest thread
         self.stop_at_start = True
         self.syscall_log = []           # (tid, nr) of the last syscalls, for frontends
+        self.reverse = Recorder(self)   # checkpoints and the system call log (reverse.py)
 
     # -- kernel hooks (guest threads) -------------------------------------------------------
     def _attach(self, t):
@@ -75,6 +77,7 @@ class Debugger:
         proc.exec_hooks.append(lambda: self._on_exec(proc))
         proc.fork_child_hooks.append(self._in_fork_child)
         self._read_auxv(t)
+        self.reverse.attach(proc)
 
     def _read_auxv(self, t):
         """The auxiliary vector from the fresh stack (argc, argv, envp, auxv)."""
@@ -110,6 +113,9 @@ class Debugger:
         proc = self.proc
         self.detached = True
         self.kernel.debugger = None
+        self.reverse.enabled = False        # the checkpoints are the parent's
+        self.reverse.checkpoints = []
+        proc.engine.count_instructions(False)
         for addr in list(proc.engine.breakpoints):
             proc.engine.remove_breakpoint(addr)
         for w in list(proc.engine.watches):
@@ -146,7 +152,16 @@ class Debugger:
             if len(self.syscall_log) > 200:
                 del self.syscall_log[:100]
             self.syscall_log.append((t.tid, t.vcpu.syscall_args()[0]))
-            return t.on_event(ev)
+            return self.reverse.on_syscall(t, ev)
+        if self.reverse.goal is not None or self.reverse.rc_end is not None:
+            r = self.reverse.replay_event(t, ev)
+            if r is True:
+                return True
+            if r == "kernel":
+                return t.on_event(ev)
+            if isinstance(r, Stop):
+                self.report(t, r)
+                return True
         if kind is E.CPUID:
             return t.on_event(ev)
         if kind is E.KICKED:
@@ -179,6 +194,9 @@ class Debugger:
             return True                 # suppressed: the instruction runs again
         return t.on_event(ev)
 
+    def watch_reason(self, ev):
+        return {2: "watch", 3: "rwatch", 4: "awatch"}.get(self._watch_kind(ev), "awatch")
+
     def _watch_kind(self, ev):
         for (a, n, k), gk in self.watchpoints.items():
             if a == ev.addr and (k == "access" or k == ev.access):
@@ -186,7 +204,12 @@ class Debugger:
         return 4
 
     def on_clone(self, parent, child):
-        pass
+        if self.reverse.enabled:
+            import sys
+            sys.stderr.write("blinkroot: reverse execution: the recording ends at the "
+                             "first clone (multi-threaded processes are not supported)\n")
+            self.reverse.stop("reverse execution of multi-threaded processes is not "
+                              "supported yet")
 
     def on_thread_exit(self, t):
         with self.cond:
@@ -196,6 +219,8 @@ class Debugger:
         """The process ends (exit_group or a fatal signal): say so, then let it go."""
         if self.detached:
             return
+        self.reverse.discard(self.reverse.checkpoints)
+        self.reverse.checkpoints = []
         if exc.signal:
             stop = Stop(thread=t, signal=exc.signal, reason="killed", status=exc.signal)
         else:
@@ -205,6 +230,17 @@ class Debugger:
 
     def wait_exit_told(self):
         """Frontends override: block until the exit was reported to the user."""
+
+    def frontend_state(self):
+        """What a checkpoint's copy taking over needs of the frontend (picklable)."""
+        return {}
+
+    def frontend_fds(self):
+        """Descriptors the copy must get (the connection to the frontend)."""
+        return []
+
+    def took_over(self, state, fds):
+        """In a checkpoint's copy that takes over: frontends start serving again."""
 
     # -- stopping -------------------------------------------------------------------------
     def _held(self, t):
@@ -219,6 +255,8 @@ class Debugger:
     def report(self, t, stop, wait=True):
         """Stop the process with `stop` (reported by thread t) and hold t until resumed.
         Returns False if another thread's stop came first (t was only held)."""
+        if wait and self.reverse.at_stop(t):
+            return True         # a checkpoint's copy, resumed: it runs on
         with self.cond:
             if self.detached:
                 return False
@@ -281,6 +319,7 @@ class Debugger:
 
     def detach(self):
         proc = self.proc
+        self.reverse.stop("detached")
         for addr in list(self.breakpoints):
             proc.engine.remove_breakpoint(addr)
         self.breakpoints.clear()

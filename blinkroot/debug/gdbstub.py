@@ -216,6 +216,44 @@ class GdbStub(Debugger):
     def wait_exit_told(self):
         self.exit_told.wait(10)
 
+    def frontend_state(self):
+        return {"noack": self.noack, "exec_events": self.exec_events}
+
+    def frontend_fds(self):
+        return [self.conn.fileno()]
+
+    def took_over(self, state, fds):
+        """A checkpoint's copy serves gdb from now on, on the inherited connection: its
+        first words are the stop reply to the reverse command the old process took."""
+        if self.conn is not None:
+            try:
+                os.close(self.conn.detach())
+            except OSError:
+                pass
+        self.conn = socket.socket(fileno=fds[0])
+        self.noack = state["noack"]
+        self.exec_events = state["exec_events"]
+        self.rxbuf = b""
+        self.started.set()
+        self.server = threading.Thread(target=self._serve_resumed, name="gdbstub",
+                                       daemon=True)
+        self.server.start()
+
+    def _serve_resumed(self):
+        while True:
+            stop = self.wait_stop(timeout=0.05)
+            if stop is not None:
+                break
+            pkt = self._packet(block=False)
+            if pkt == b"\x03":
+                self.request_interrupt()
+        if stop.reason in ("exited", "killed"):
+            self._send(self.stop_reply(stop))
+            self.exit_told.set()
+            return
+        self._send(self.stop_reply(stop))
+        self._serve_loop()
+
     def _recv(self):
         data = self.conn.recv(65536)
         if not data:
@@ -275,6 +313,9 @@ class GdbStub(Debugger):
         self.conn = conn
         self.started.wait()
         self.wait_stop()
+        self._serve_loop()
+
+    def _serve_loop(self):
         try:
             while True:
                 pkt = self._packet()
@@ -296,6 +337,7 @@ class GdbStub(Debugger):
             self.exit_told.set()
             return
         # gdb went away: the program is killed, as under qemu -g.
+        self.reverse.discard(self.reverse.checkpoints)
         os.kill(os.getpid(), host_signal.SIGKILL)
 
     # -- stop replies ------------------------------------------------------------------------
@@ -314,6 +356,8 @@ class GdbStub(Debugger):
             parts.append(b"%s:%x;" % (stop.reason.encode(), stop.addr))
         elif stop.reason == "exec" and self.exec_events:
             parts.append(b"exec:%s;" % bytes(self.proc.exe).hex().encode())
+        if stop.extra.get("replaylog"):
+            parts.append(b"replaylog:begin;")
         try:
             regs = read_registers(t)
             for n in (6, 7, 16):
@@ -338,6 +382,21 @@ class GdbStub(Debugger):
                 self.request_interrupt()
             elif pkt is not None:
                 pass    # all-stop: nothing else is valid while running
+
+    def reverse_command(self, pkt):
+        """bs / bc: a checkpoint's copy takes over and answers (this process ends), or we
+        are at the start of the recording already."""
+        why = self.reverse.check()
+        if why is not None:
+            sys.stderr.write(f"blinkroot: {why}\n")
+            return b"E01"
+        if pkt == b"bs":
+            self.reverse.reverse_step()
+        else:
+            self.reverse.reverse_continue()
+        stop = self.stopped or self.last_stop
+        from dataclasses import replace
+        return self.stop_reply(replace(stop, extra={"replaylog": "begin"}))
 
     # -- commands -----------------------------------------------------------------------------
     def _thread_arg(self, s):
@@ -425,7 +484,10 @@ class GdbStub(Debugger):
                 sig = int(body.split(b";")[0], 16)
             step = self._cur("c") if cmd in (b"s", b"S") else None
             return self._run_until_stop(step, sig, others=step is None)
+        if pkt in (b"bs", b"bc"):
+            return self.reverse_command(pkt)
         if cmd == b"k":
+            self.reverse.discard(self.reverse.checkpoints)
             os.kill(os.getpid(), host_signal.SIGKILL)
             return None
         if cmd == b"D":
@@ -466,6 +528,7 @@ class GdbStub(Debugger):
         if pkt.startswith(b"vFile:"):
             return self.handle_vfile(pkt[6:])
         if pkt.startswith(b"vKill"):
+            self.reverse.discard(self.reverse.checkpoints)
             os.kill(os.getpid(), host_signal.SIGKILL)
         return b""
 
@@ -476,7 +539,8 @@ class GdbStub(Debugger):
             return (b"PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;"
                     b"qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
                     b"qXfer:siginfo:read+;qXfer:threads:read+;vContSupported+;"
-                    b"swbreak+;exec-events+")
+                    b"swbreak+;exec-events+"
+                    + (b";ReverseStep+;ReverseContinue+" if self.reverse.enabled else b""))
         if pkt.startswith(b"qXfer:"):
             parts = pkt.split(b":")
             obj, annex, offlen = parts[1], parts[3], parts[4]

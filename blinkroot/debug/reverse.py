@@ -1,0 +1,354 @@
+"""Reverse execution by checkpoints and replay (single-threaded guest processes).
+
+One guest process is one host process, so a host fork is a copy-on-write snapshot of
+all of it: guest memory is host memory, the registers are in the engine, the kernel's
+state is Python objects.  While a debugger is attached:
+
+* the engine counts retired instructions (``Engine.count_instructions``): a position in
+  the recording is an instruction count;
+* at a stop, if enough instructions ran since the last one, the reporting guest thread
+  forks a *checkpoint*: a child that waits on a pipe, holding the stopped state;
+* every system call is logged in order: its number, and for those whose effect comes
+  from outside the process (``FROM_LOG``: I/O, time, randomness) the registers after it
+  and the guest memory it wrote.  The others (mmap, brk, sigaction, open, ...) only
+  change the process's own state and are performed again on replay, from the same state.
+
+Going back to count T: the nearest checkpoint at or before T forks a copy of itself
+(so it stays a checkpoint), the copy takes over the gdb connection, the old process
+exits, and the copy runs forward to exactly T (``Engine.stop_at``) with system calls
+answered from the log, so a ``write`` is not performed twice.  Forward execution after
+that also reads the log until it runs out, then is live again.
+"""
+
+import os
+import pickle
+import select
+import socket
+import struct
+import sys
+import threading
+
+from ..cpu import engine as E
+
+# x86-64 system calls answered from the log on replay: what they do reaches outside
+# the process (writes) or depends on it (reads, time, randomness, other processes).
+FROM_LOG = {
+    0, 1, 7, 8, 16, 17, 18, 19, 20, 23, 34, 35, 40, 42, 43, 44, 45, 46, 47, 61, 96, 98,
+    99, 100, 128, 201, 217, 228, 230, 232, 247, 270, 271, 275, 276, 278, 281, 288, 295,
+    296, 299, 307, 318, 326,
+}
+INTERVAL = int(os.environ.get("BLINKROOT_CHECKPOINT_INTERVAL", "2000"))
+MAX_CHECKPOINTS = int(os.environ.get("BLINKROOT_CHECKPOINTS", "16"))
+POLLRDHUP = 0x2000
+
+
+class Syscall:
+    __slots__ = ("nr", "regs", "writes")
+
+    def __init__(self, nr, regs=None, writes=()):
+        self.nr, self.regs, self.writes = nr, regs, writes
+
+
+class Checkpoint:
+    def __init__(self, count, pid, wfd, log_len):
+        self.count, self.pid, self.wfd, self.log_len = count, pid, wfd, log_len
+
+
+def _send_msg(sock, obj, fds):
+    """A pickled message, with descriptors (gdb's connection) passed along."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = struct.pack("<Q", len(data)) + data
+    socket.send_fds(sock, [data[:8]], fds)
+    sock.sendall(data[8:])
+
+
+def _recv_msg(sock):
+    head, fds, _flags, _addr = socket.recv_fds(sock, 8, 4)
+    if len(head) < 8:
+        return None, fds
+    n = struct.unpack("<Q", head)[0]
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None, fds
+        data += chunk
+    return pickle.loads(data), fds
+
+
+class Recorder:
+    """The recording and the checkpoints of one debugged process (a Debugger's)."""
+
+    def __init__(self, dbg):
+        self.dbg = dbg
+        self.enabled = False
+        self.log = []
+        self.replay_idx = 0         # next log entry to answer from (== len(log): live)
+        self.checkpoints = []
+        self.goal = None            # replaying to this count: (count, Stop fields)
+        self.rc_end = None          # reverse-continue search: hits before this count
+        self.rc_hits = []
+        self.refused = None         # why reverse execution is off, for the frontend
+
+    # -- switching on ---------------------------------------------------------------------
+    def attach(self, proc):
+        if os.environ.get("BLINKROOT_REVERSE", "1") == "0":
+            self.refused = "reverse execution is switched off (BLINKROOT_REVERSE=0)"
+            return
+        eng = proc.engine
+        if not getattr(eng, "can_count", lambda: False)():
+            self.refused = "this engine cannot count instructions"
+            return
+        eng.count_instructions(True)
+        self.enabled = True
+
+    def stop(self, why):
+        """Multi-threaded, forked: the recording ends here."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        self.refused = why
+        self.discard(self.checkpoints)
+        self.checkpoints = []
+        self.log = []
+        self.replay_idx = 0
+        proc = self.dbg.proc
+        if proc is not None:
+            proc.engine.count_instructions(False)
+
+    def discard(self, cps):
+        for cp in cps:
+            try:
+                os.kill(cp.pid, 9)
+            except OSError:
+                pass
+            try:
+                cp.wfd.close()
+            except OSError:
+                pass
+
+    @property
+    def count(self):
+        return self.dbg.proc.engine.insn_count
+
+    # -- system calls -----------------------------------------------------------------------
+    def on_syscall(self, t, ev):
+        if not self.enabled:
+            return t.on_event(ev)
+        nr = t.vcpu.syscall_args()[0]
+        if self.replay_idx < len(self.log):
+            rec = self.log[self.replay_idx]
+            if rec.nr == nr:
+                self.replay_idx += 1
+                if rec.regs is None:
+                    return t.on_event(ev)       # the process's own state: do it again
+                mem = t.proc.mem
+                for va, data in rec.writes:
+                    mem.write_force(va, data)
+                t.vcpu.set_regs(rec.regs)
+                return True
+            sys.stderr.write(f"blinkroot: replay diverged at system call {nr} (the log "
+                             f"has {rec.nr}): running live from here\n")
+            del self.log[self.replay_idx:]
+        if nr not in FROM_LOG:
+            self.log.append(Syscall(nr))
+            self.replay_idx = len(self.log)
+            return t.on_event(ev)
+        mem = t.proc.mem
+        mem.written = []
+        try:
+            ok = t.on_event(ev)
+        finally:
+            written, mem.written = mem.written, None
+        writes = []
+        for va, n in written:
+            try:
+                writes.append((va, mem.read_raw(va, n)))
+            except Exception:
+                pass
+        self.log.append(Syscall(nr, t.vcpu.get_regs(), writes))
+        self.replay_idx = len(self.log)
+        return ok
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def at_stop(self, t):
+        """The process is stopping (in the reporting guest thread): maybe fork a
+        checkpoint.  True in a checkpoint's copy that was resumed: it runs on."""
+        if not self.enabled or len(self.dbg.proc.threads) != 1:
+            return
+        count = self.count
+        if self.checkpoints and count - self.checkpoints[-1].count < INTERVAL:
+            return
+        if self.checkpoints and self.checkpoints[-1].count >= count:
+            return
+        # Fork twice, so the checkpoint is no child of the guest's: its wait4(-1) must not
+        # reap it, nor its end be a SIGCHLD to the guest.
+        r, w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        rp, wp = os.pipe()
+        mid = os.fork()
+        if mid == 0:
+            os.close(rp)
+            pid = os.fork()
+            if pid:
+                os.write(wp, struct.pack("<q", pid))
+                os._exit(0)
+            os.close(wp)
+            return self._checkpoint_child(t, r, w)     # returns in a resumed copy
+        os.close(wp)
+        pid = struct.unpack("<q", os.read(rp, 8))[0]
+        os.close(rp)
+        os.waitpid(mid, 0)
+        r.close()
+        self.checkpoints.append(Checkpoint(count, pid, w, len(self.log)))
+        if len(self.checkpoints) > MAX_CHECKPOINTS:
+            self.discard([self.checkpoints.pop(1)])     # keep the start of the recording
+
+    def _checkpoint_child(self, t, r, w):
+        """A checkpoint: wait until asked to go on, then fork a copy that does (and wait
+        again).  Dies when gdb's connection closes."""
+        poller = select.poll()
+        poller.register(r.fileno(), select.POLLIN)
+        conn_fd = -1
+        me = Checkpoint(self.count, os.getpid(), w, len(self.log))
+        while True:
+            if conn_fd < 0:
+                conn = getattr(self.dbg, "conn", None)
+                if conn is not None:
+                    conn_fd = conn.fileno()
+                    poller.register(conn_fd, POLLRDHUP)
+            ready = dict(poller.poll(500 if conn_fd < 0 else None))
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                pass
+            if conn_fd in ready:
+                os._exit(0)                     # gdb is gone
+            if r.fileno() not in ready:
+                continue
+            msg, fds = _recv_msg(r)
+            if msg is None:
+                os._exit(0)
+            if os.fork() == 0:
+                r.close()
+                self._become_live(t, me, msg, fds)
+                return True
+            for fd in fds:
+                os.close(fd)
+
+    def _become_live(self, t, me, msg, fds):
+        """In the copy of a checkpoint that takes over: the process goes on from here."""
+        from ..proc import hostsig
+        dbg = self.dbg
+        proc = t.proc
+        # The guest keeps its pid and tid (gdb's thread id too), as rr shows recorded ones.
+        proc.threads = [t]
+        t.host_ident = threading.get_ident()
+        t.kernel.main_thread = t
+        t.kernel.host_signals = []
+        proc.engine.after_fork_in_child(t.vcpu)
+        hostsig.install(t.kernel, proc)
+        self.checkpoints.append(me)
+        self.log = self.log[:me.log_len] + msg["log"]
+        self.replay_idx = me.log_len
+        dbg.cond = threading.Condition()
+        eng = proc.engine
+        for addr in set(dbg.breakpoints) - set(msg["breakpoints"]):
+            eng.remove_breakpoint(addr)
+        for addr in set(msg["breakpoints"]) - set(dbg.breakpoints):
+            eng.add_breakpoint(addr)
+        dbg.breakpoints = set(msg["breakpoints"])
+        for wp in set(dbg.watchpoints) - set(msg["watchpoints"]):
+            eng.remove_watchpoint(*wp)
+        for wp in set(msg["watchpoints"]) - set(dbg.watchpoints):
+            eng.add_watchpoint(*wp)
+        dbg.watchpoints = dict(msg["watchpoints"])
+        self.goal = self.rc_end = None
+        self.rc_hits = []
+        if msg["mode"] == "goto":
+            self.goal = (msg["target"], msg.get("reason", ""), msg.get("addr", 0),
+                         msg.get("begin", False))
+            eng.stop_at = msg["target"]
+        else:
+            self.rc_end = msg["end"]
+            eng.stop_at = msg["end"]
+            t.vcpu.resume_bp = None     # a breakpoint right here is a hit too
+        dbg.took_over(msg["frontend"], fds)
+        # Back in report(): the thread runs on, as if resumed.
+
+    def handover(self, cp, msg):
+        """Let checkpoint cp go on with msg, and end this process."""
+        msg["log"] = self.log[cp.log_len:]
+        msg["breakpoints"] = set(self.dbg.breakpoints)
+        msg["watchpoints"] = dict(self.dbg.watchpoints)
+        msg["frontend"] = self.dbg.frontend_state()
+        _send_msg(cp.wfd, msg, self.dbg.frontend_fds())
+        self.discard([c for c in self.checkpoints if c.count > cp.count])
+        os._exit(0)
+
+    # -- reverse commands (frontend thread, process stopped) -------------------------------
+    def check(self):
+        """None if reverse execution can go, else why not."""
+        if not self.enabled:
+            return self.refused or "reverse execution is not available"
+        if len(self.dbg.threads()) != 1:
+            return "reverse execution of multi-threaded processes is not supported yet"
+        if not self.checkpoints:
+            return "no checkpoint yet"
+        return None
+
+    def reverse_step(self):
+        """Back one instruction; returns "begin" (no history) or does not return."""
+        target = self.count - 1
+        cps = [c for c in self.checkpoints if c.count <= target]
+        if not cps:
+            return "begin"
+        self.handover(cps[-1], {"mode": "goto", "target": target})
+
+    def reverse_continue(self):
+        cps = [c for c in self.checkpoints if c.count < self.count]
+        if not cps:
+            return "begin"
+        self.handover(cps[-1], {"mode": "rc", "end": self.count})
+
+    # -- replay events (guest thread) --------------------------------------------------------
+    def replay_event(self, t, ev):
+        """An event while replaying to a goal or searching for reverse-continue's hit:
+        True when handled (the thread runs on), None when the debugger should handle it
+        as usual, or a Stop to report."""
+        from .core import Stop, SIGTRAP
+        count = self.count
+        kind = ev.kind
+        if self.goal is not None:
+            target, reason, addr, begin = self.goal
+            if count < target:
+                if kind is E.BREAK or kind is E.WATCH or kind is E.STEP:
+                    return True
+                return "kernel"
+            self.goal = None
+            stop = Stop(signal=SIGTRAP, reason=reason, addr=addr)
+            if begin:
+                stop.extra["replaylog"] = "begin"
+            return stop
+        if self.rc_end is not None:
+            if count < self.rc_end:
+                if kind is E.BREAK and ev.addr in self.dbg.breakpoints:
+                    self.rc_hits.append((count, "swbreak", ev.addr))
+                    return True
+                if kind is E.WATCH:
+                    self.rc_hits.append((count, self.dbg.watch_reason(ev), ev.addr))
+                    return True
+                if kind is E.BREAK or kind is E.STEP:
+                    return True
+                return "kernel"
+            # Arrived where the search began.
+            me = self.checkpoints[-1]
+            if self.rc_hits:
+                count, reason, addr = self.rc_hits[-1]
+                self.handover(me, {"mode": "goto", "target": count, "reason": reason,
+                                   "addr": addr})
+            earlier = [c for c in self.checkpoints if c.count < me.count]
+            if earlier:
+                self.handover(earlier[-1], {"mode": "rc", "end": me.count})
+            self.handover(me, {"mode": "goto", "target": me.count, "begin": True})
+        return None
