@@ -11,6 +11,7 @@ import bisect
 import collections
 import contextlib
 import ctypes
+import functools
 import struct
 import threading
 import time
@@ -69,42 +70,41 @@ _uc_reg_write_raw = _raw(uclib.uc_reg_write, _vp, _int, _vp)
 
 def _find_no_exit_request():
     """The offset in Unicorn's uc_struct of `no_exit_request`, read off the machine code
-    of check_exit_request (its first test), or None for a build this does not know.
+    of check_exit_request, whose first test is that byte; None for a build not known.
 
     Why it matters: Unicorn's translator puts a stop check after every guest load and
     store, and a stop taken there rewinds rip to the start of the instruction whose store
     already happened, so `add [m], r` or `xchg` runs twice.  uc_emu_stop from another
     thread (preemption, a signal) lands there at random and corrupts the guest.  With
     the flag set, blocks are translated without those checks and a stop is taken only at
-    a block's start, between instructions; it also saves a helper call per access."""
+    a block's start, between instructions; it also saves a helper call per access.
+
+    Two fixed instruction shapes are matched (capstone would cost 20 ms at start-up):
+    x86-64 `cmp byte [reg+disp32], 0` (80 /7, mod 10) and arm64 `ldrb wT, [xN, #imm]`."""
     import platform
     try:
-        import capstone
         addr = ctypes.cast(uclib.check_exit_request_x86_64, ctypes.c_void_p).value
-        code = ctypes.string_at(addr, 32)
-        machine = platform.machine().lower()
-        if machine in ("x86_64", "amd64"):
-            md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-            want = "cmp"
-        elif machine in ("aarch64", "arm64"):
-            md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-            want = "ldrb"
-        else:
-            return None
-        md.detail = True
-        insns = list(md.disasm(code, addr, 4))
-    except Exception:
+    except AttributeError:
         return None
-    # 1st: load tcg_ctx->uc; 2nd: test the byte at uc + offset.
-    if len(insns) < 2 or insns[1].mnemonic != want:
-        return None
-    mems = [op.mem.disp for op in insns[1].operands if op.type in (3, 4) and op.mem.disp]
-    return mems[0] if mems else None
+    code = ctypes.string_at(addr, 32)
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        for i in range(len(code) - 6):
+            if code[i] == 0x80 and code[i + 1] & 0xF8 == 0xB8 and code[i + 1] != 0xBC \
+                    and code[i + 6] == 0:
+                return int.from_bytes(code[i + 2:i + 6], "little")
+    elif machine in ("aarch64", "arm64"):
+        for i in range(0, 16, 4):
+            insn = int.from_bytes(code[i:i + 4], "little")
+            if insn & 0xFFC00000 == 0x39400000:
+                return (insn >> 10) & 0xFFF
+    return None
 
 
 _NO_EXIT_REQUEST = _find_no_exit_request()
 
 
+@functools.cache
 def _find_emu_counter():
     """The offset in uc_struct of `emu_counter`, the instructions uc_emu_start's count
     hook has seen (followed by `emu_count`, the limit), found by running known counts on
@@ -125,7 +125,6 @@ def _find_emu_counter():
         return None
 
 
-_EMU_COUNTER = _find_emu_counter()
 _COUNT_ALL = 1 << 62        # "no limit" while counting
 
 
@@ -445,14 +444,22 @@ class UnicornVcpu(E.Vcpu):
                 elif not (eng.step_count or self.single_step):
                     continue    # stepping for watchpoints or counting only
                 event = E.Event(E.STEP)
-            else:
-                # emu_start returned without a reason: HLT, which is a #GP in user mode
-                # (reported at the HLT itself).
+            elif self._after_hlt():
+                # HLT, which is a #GP in user mode (reported at the HLT itself).
                 self.set_reg("rip", self.get_reg("rip") - 1)
                 event = E.Event(E.TRAP, vector=E.VEC_GP)
+            else:
+                continue    # a stop asked for before this emu_start began (a stale kick)
             event.rip = self.get_reg("rip")
             if not handler(event):
                 return
+
+    def _after_hlt(self):
+        rip = self.get_reg("rip")
+        try:
+            return rip > 0 and bytes(self.uc.mem_read(rip - 1, 1)) == b"\xf4"
+        except unicorn.UcError:
+            return False
 
     def _forget_exception(self):
         """QEMU remembers the exception "in flight" until its (unused, here) interrupt
@@ -706,13 +713,13 @@ class UnicornEngine(E.Engine):
 
     # -- debugging ----------------------------------------------------------------------
     def can_count(self):
-        return _EMU_COUNTER is not None
+        return _find_emu_counter() is not None
 
     def count_instructions(self, on=True):
         """Keep insn_count: instructions retired, counted by Unicorn's own count hook
         (one C call per instruction, no Python), so a replay can stop at the very same
         instruction a recording passed."""
-        if on and _EMU_COUNTER is None:
+        if on and _find_emu_counter() is None:
             raise RuntimeError("this libunicorn build does not show its instruction counter")
         self.counting = on
 
@@ -720,7 +727,7 @@ class UnicornEngine(E.Engine):
         """Add what the last emu_start ran.  Unicorn's count hook runs first for every
         instruction it starts; the last one it saw did not retire if the limit stopped it,
         a breakpoint held it, or it faulted."""
-        seen = _U64.from_address(self.uc._uch.value + _EMU_COUNTER).value
+        seen = _U64.from_address(self.uc._uch.value + _find_emu_counter()).value
         if seen > limit or self.bp_hit is not None or err != UC.UC_ERR_OK \
                 or self.fault is not None or self.trap is not None:
             seen = max(0, seen - 1)
