@@ -250,6 +250,13 @@ class Thread:
         """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm,
         SIGCHLD), with the siginfo the host gave them."""
         for info in self.kernel.take_host_signals():
+            if info.tid:
+                # Sent from outside to one of our threads (hostsig.send_to_thread); if
+                # it has exited since, the signal goes with it, as in Linux.
+                target = next((th for th in self.proc.threads if th.tid == info.tid), None)
+                if target is not None:
+                    target.queue(info)
+                continue
             self.queue(info, True)
 
     def deliver_signals(self, regs=None):
