@@ -14,7 +14,17 @@ succeed).  They reach the watcher through Python's wakeup pipe.
 
 Waking is level-triggered: while a thread has a signal it will act on, the watcher
 keeps waking it every few milliseconds, since a signal can arrive between a thread's
-last look and the moment its host call starts blocking."""
+last look and the moment its host call starts blocking.
+
+Thread-directed signals from outside (tgkill, tkill, rt_tgsigqueueinfo naming one thread
+of another guest process): the host would leave them pending on that host thread, where
+the watcher's signalfd never sees them (a signalfd returns only the reading thread's
+own, and the process's) and nothing wakes the thread (it blocks them).  So a guest
+sender sends them process-directed, with rt_sigqueueinfo, marked: si_code is
+THREAD_MARK plus the si_code the receiver must see, si_errno the target tid, and
+si_pid, si_uid and si_value are the real ones (signalfd hands back all five).  The
+receiver queues them on that thread (Thread.collect_host_signals).  A sender that is
+not a guest (a host process's tgkill) still goes unseen: see send_to_thread's caller."""
 
 import ctypes
 import os
@@ -42,6 +52,23 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _SIGSET_SIZE = 128
 _SIGINFO_FMT = "<IiiIIiIIIIiiQQQQ"  # struct signalfd_siginfo, first fields
 _SIGINFO_SIZE = 128
+
+
+# si_code of a thread-directed signal forwarded as a process-directed one (see above):
+# THREAD_MARK + c carries the negative si_code c (SI_TKILL, SI_QUEUE, ...).
+THREAD_MARK = -0x10000
+
+
+def send_to_thread(tgid, tid, info):
+    """Send `info` (a SigInfo with a negative si_code) to thread tid of guest process
+    tgid; raises OSError as the host's rt_sigqueueinfo does."""
+    raw = bytearray(info.pack())
+    struct.pack_into("<iii", raw, 0, info.signo, tid, THREAD_MARK + info.code)
+    buf = ctypes.create_string_buffer(bytes(raw), _SIGINFO_SIZE)
+    if _libc.syscall(ctypes.c_long(129), ctypes.c_long(tgid), ctypes.c_long(info.signo),
+                     buf) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 class Interrupted(Exception):
@@ -142,8 +169,11 @@ def _read_signalfd(sfd):
             (signo, errno_, code, pid, uid, _fd, _tid, _band, _overrun, _trapno, status,
              sival_int, sival_ptr, _utime, _stime, addr) = struct.unpack_from(
                 _SIGINFO_FMT, raw, off)
+            tid = 0
+            if THREAD_MARK - 0x10000 < code < THREAD_MARK:
+                tid, code = errno_, code - THREAD_MARK      # send_to_thread's
             out.append(S.SigInfo(signo, code, pid=pid, uid=uid, status=status,
-                                 value=sival_ptr, addr=addr))
+                                 value=sival_ptr, addr=addr, tid=tid))
 
 
 def _ignore(_signum, _frame):

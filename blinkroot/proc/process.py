@@ -250,6 +250,13 @@ class Thread:
         """Signals the host delivered to blinkroot become the guest's (Ctrl-C, kill, alarm,
         SIGCHLD), with the siginfo the host gave them."""
         for info in self.kernel.take_host_signals():
+            if info.tid:
+                # Sent from outside to one of our threads (hostsig.send_to_thread); if
+                # it has exited since, the signal goes with it, as in Linux.
+                target = next((th for th in self.proc.threads if th.tid == info.tid), None)
+                if target is not None:
+                    target.queue(info)
+                continue
             self.queue(info, True)
 
     def deliver_signals(self, regs=None):
@@ -259,16 +266,9 @@ class Thread:
             info = self.take_signal()
             sig = info.signo
             act = self.proc.sigactions[sig]
-            if act.handler == S.SIG_IGN:
+            if act.handler in (S.SIG_IGN, S.SIG_DFL):
+                self._act_by_default(sig)
                 continue
-            if act.handler == S.SIG_DFL:
-                action = S.default_action(sig)
-                if action == "ignore":
-                    continue
-                if action == "stop":
-                    self.stop_self(sig)
-                    continue
-                raise ProcessExit(signal=sig, core=action == "core")
             self.kernel.stats["signals"] += 1
             regs = self.vcpu.get_regs() if regs is None else regs
             if not S.build_frame(self, sig, act, info, regs, *self._trap_details(info)):
@@ -283,6 +283,36 @@ class Thread:
             if act.flags & S.SA_RESETHAND:
                 self.proc.sigactions[sig] = S.SigAction()
             regs = None
+
+    def _act_by_default(self, sig):
+        """A signal without a handler: ignored, a stop (returns once continued), or the
+        end of the process."""
+        if self.proc.sigactions[sig].handler == S.SIG_IGN:
+            return
+        action = S.default_action(sig)
+        if action == "stop":
+            self.stop_self(sig)
+        elif action != "ignore":
+            raise ProcessExit(signal=sig, core=action == "core")
+
+    def _unhandled_mask(self):
+        acts = self.proc.sigactions
+        return sum(S.bit(sig) for sig in range(1, S.NSIG + 1)
+                   if acts[sig].handler in (S.SIG_DFL, S.SIG_IGN))
+
+    def handler_pending(self):
+        """Will a guest handler run for one of the signals the thread may take now?"""
+        return bool(self.pending_mask() & ~self.sigmask & ~self._unhandled_mask())
+
+    def take_default_actions(self):
+        """Act now on the signals the thread may take that have no handler (a stop stops
+        here until SIGCONT); the handled ones stay queued for deliver_signals."""
+        self.collect_host_signals()
+        while True:
+            info = self.take_signal(allowed=~self.sigmask & self._unhandled_mask())
+            if info is None:
+                return
+            self._act_by_default(info.signo)
 
     def _trap_details(self, info):
         trap = getattr(self, "_trap", None)

@@ -66,12 +66,15 @@ class SigAction:
 
 class SigInfo:
     """A queued signal with its siginfo_t fields."""
-    __slots__ = ("signo", "code", "errno", "pid", "uid", "addr", "status", "value", "raw")
+    __slots__ = ("signo", "code", "errno", "pid", "uid", "addr", "status", "value", "raw",
+                 "tid")
 
-    def __init__(self, signo, code=SI_USER, pid=0, uid=0, addr=0, status=0, value=0, raw=None):
+    def __init__(self, signo, code=SI_USER, pid=0, uid=0, addr=0, status=0, value=0, raw=None,
+                 tid=0):
         self.signo, self.code, self.errno = signo, code, 0
         self.pid, self.uid, self.addr, self.status, self.value = pid, uid, addr, status, value
         self.raw = raw          # rt_sigqueueinfo: the caller's own 128 bytes
+        self.tid = tid          # from the host: the thread it is for (0: the process)
 
     def pack(self):
         if self.raw is not None:

@@ -8,6 +8,15 @@ dispositions, while the parent waits as vfork makes it.  When the child execs, a
 fork gives it a process of its own (whose pid the parent's clone returns); if it exits
 before that, a host fork that exits at once stands for it, so the parent's wait4 sees
 the status.
+
+Until it execs, getpid() in the child returns the parent's pid (README, Known
+differences).  Not fixed, for want of a sound design: the child's pid is the host pid
+of the process the exec-time fork creates, so no pid exists before then.  Forking at
+clone time to reserve one would need that process to stay idle while the child runs in
+the parent's, and a pid the guest saw would then have to be kept for it (an exec that
+fails and a later exit, kill() or wait4() naming it all depend on that); a made-up pid
+would name no host process at all.  Programs that vfork and call getpid() before exec
+are rare (posix_spawn does not).
 """
 
 import os

@@ -84,6 +84,18 @@ def host_call(t, fn, *args, restart=ERESTARTSYS, woken=None, ready=None):
                 raise Errno(restart)
 
 
+def handled(t):
+    """A wait with a deadline was cut short by signals (the restart code of host_call):
+    True if a guest handler will run for one, and the call ends with EINTR.  Otherwise
+    their default actions are taken here, a stop included, and False: the call waits
+    on to its own deadline, as Linux's restart_block makes it after SIGCONT, instead of
+    starting its timeout over."""
+    if t.handler_pending():
+        return True
+    t.take_default_actions()
+    return False
+
+
 def deadline(t, ts_ptr):
     """The monotonic time a relative guest timespec at ts_ptr ends (None: no timeout);
     EINVAL for a negative or unnormalized one, as Linux says."""

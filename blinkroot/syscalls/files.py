@@ -332,10 +332,9 @@ def _lock(t, f, cmd, arg):
     """Record locks go to the host, which shares them with every other process."""
     raw = bytearray(t.mem.read(arg, 32))
     buf = ctypes.create_string_buffer(bytes(raw), 32)
-    with blocking(t):
-        r = _c_fcntl(f.host_fd, cmd, buf)
-    if r < 0:
-        raise Errno(ctypes.get_errno())
+    # F_SETLKW waits (a signal interrupts it); the others answer at once.
+    r = host_call(t, _c_fcntl, f.host_fd, cmd, buf,
+                  ready=lambda: cmd not in (F_SETLKW, F_OFD_SETLKW))
     if cmd in (F_GETLK, F_OFD_GETLK):
         t.mem.write(arg, buf.raw[:32])
     return r
@@ -432,6 +431,11 @@ _c_splice = _libc_fn("splice", (ctypes.c_int, ctypes.c_void_p, ctypes.c_int, cty
                                 ctypes.c_size_t, ctypes.c_uint), ctypes.c_ssize_t)
 _c_tee = _libc_fn("tee", (ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint),
                   ctypes.c_ssize_t)
+_c_sendfile = _libc_fn("sendfile", (ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                    ctypes.c_size_t), ctypes.c_ssize_t)
+_c_copy_file_range = _libc_fn("copy_file_range", (ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                                  ctypes.c_void_p, ctypes.c_size_t,
+                                                  ctypes.c_uint), ctypes.c_ssize_t)
 
 
 @syscall("syncfs", "fd")
@@ -460,25 +464,38 @@ def fadvise64(t, fd, offset, length, advice):
 
 # -- copying between descriptors in the host kernel ----------------------------------------
 
-def _read_off(t, ptr):
-    return None if not ptr else s64(t.mem.read_u64(ptr))
+def _offset_arg(t, ptr):
+    """A guest loff_t* as a host one (None: NULL), and the c_int64 behind it."""
+    if not ptr:
+        return None, None
+    off = ctypes.c_int64(s64(t.mem.read_u64(ptr)))
+    return off, ctypes.byref(off)
+
+
+def _copier(t, fn, in_f, out_f, *args):
+    """sendfile & co. between host descriptors: a host call guest signals interrupt (a
+    pipe with nothing to read blocks it), a broken pipe raising the writer's SIGPIPE."""
+    def ready():
+        return fd_ready(in_f.host_fd, False) and fd_ready(out_f.host_fd, True)
+    try:
+        return host_call(t, fn, *args, ready=ready)
+    except Errno as e:
+        epipe(t, e)
+        raise
 
 
 @syscall("sendfile", "fd fd ptr size", blocking=True)
 def sendfile(t, out_fd, in_fd, offset_ptr, count):
     fds = t.proc.fds
     in_f, out_f = fds.get(s32(in_fd)), fds.get(s32(out_fd))
-    off = _read_off(t, offset_ptr)
-    if off is not None and off < 0:
+    off, off_ref = _offset_arg(t, offset_ptr)
+    if off is not None and off.value < 0:
         raise Errno(errno.EINVAL)
-    try:
-        with blocking(t):       # with an offset the input's file position stays put
-            n = os.sendfile(out_f.host_fd, in_f.host_fd, off, min(count, MAX_RW))
-    except OSError as e:
-        epipe(t, e)
-        raise
+    # With an offset the input's file position stays put.
+    n = _copier(t, _c_sendfile, in_f, out_f, out_f.host_fd, in_f.host_fd, off_ref,
+                min(count, MAX_RW))
     if off is not None:
-        t.mem.write_u64(offset_ptr, off + n)
+        t.mem.write_u64(offset_ptr, off.value & 0xFFFFFFFFFFFFFFFF)
     return n
 
 
@@ -486,15 +503,14 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
 def copy_file_range(t, fd_in, off_in, fd_out, off_out, length, flags):
     fds = t.proc.fds
     in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
-    src, dst = _read_off(t, off_in), _read_off(t, off_out)
     if flags & 0xFFFFFFFF:
         raise Errno(errno.EINVAL)
-    with blocking(t):
-        n = os.copy_file_range(in_f.host_fd, out_f.host_fd, min(length, MAX_RW), src, dst)
-    if src is not None:
-        t.mem.write_u64(off_in, src + n)
-    if dst is not None:
-        t.mem.write_u64(off_out, dst + n)
+    (src, src_ref), (dst, dst_ref) = _offset_arg(t, off_in), _offset_arg(t, off_out)
+    n = _copier(t, _c_copy_file_range, in_f, out_f, in_f.host_fd, src_ref, out_f.host_fd,
+                dst_ref, min(length, MAX_RW), 0)
+    for p, o in ((off_in, src), (off_out, dst)):
+        if o is not None:
+            t.mem.write_u64(p, o.value & 0xFFFFFFFFFFFFFFFF)
     return n
 
 
@@ -502,16 +518,10 @@ def copy_file_range(t, fd_in, off_in, fd_out, off_out, length, flags):
 def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
     fds = t.proc.fds
     in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
-    offs = [None if not p else ctypes.c_int64(s64(t.mem.read_u64(p))) for p in (off_in, off_out)]
-    ptrs = [None if o is None else ctypes.addressof(o) for o in offs]
-    try:
-        with blocking(t):
-            n = host_result(_c_splice(in_f.host_fd, ptrs[0], out_f.host_fd, ptrs[1],
-                                min(length, MAX_RW), flags & 0xFFFFFFFF))
-    except OSError as e:
-        epipe(t, e)
-        raise
-    for p, o in zip((off_in, off_out), offs):
+    (src, src_ref), (dst, dst_ref) = _offset_arg(t, off_in), _offset_arg(t, off_out)
+    n = _copier(t, _c_splice, in_f, out_f, in_f.host_fd, src_ref, out_f.host_fd, dst_ref,
+                min(length, MAX_RW), flags & 0xFFFFFFFF)
+    for p, o in ((off_in, src), (off_out, dst)):
         if o is not None:
             t.mem.write_u64(p, o.value & 0xFFFFFFFFFFFFFFFF)
     return n
@@ -521,9 +531,8 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
 def tee(t, fd_in, fd_out, length, flags):
     fds = t.proc.fds
     in_f, out_f = fds.get(s32(fd_in)), fds.get(s32(fd_out))
-    with blocking(t):
-        return host_result(_c_tee(in_f.host_fd, out_f.host_fd, min(length, MAX_RW),
-                            flags & 0xFFFFFFFF))
+    return _copier(t, _c_tee, in_f, out_f, in_f.host_fd, out_f.host_fd, min(length, MAX_RW),
+                   flags & 0xFFFFFFFF)
 
 
 # -- ioctl and flock -----------------------------------------------------------------------

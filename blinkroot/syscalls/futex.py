@@ -2,11 +2,13 @@
 
 import ctypes
 import errno
+import struct
+import time
 
-from ..errors import Errno
+from ..errors import Errno, ERESTARTSYS
 from ..proc import futex as F
 from .table import syscall
-from .blocking import host_call
+from .blocking import host_call, handled
 
 _BLOCKING = {F.FUTEX_WAIT, F.FUTEX_WAIT_BITSET, F.FUTEX_LOCK_PI, F.FUTEX_LOCK_PI2,
              F.FUTEX_WAIT_REQUEUE_PI}
@@ -31,6 +33,31 @@ def futex(t, uaddr, op, val, utime, uaddr2, val3):
     elif cmd in _TIMEOUT:
         arg4 = 0
     host2 = F.host_address(t, uaddr2) if cmd in _UADDR2 else 0
+    if cmd in (F.FUTEX_WAIT, F.FUTEX_WAIT_BITSET) and keep is not None:
+        return _timed_wait(t, host, op, val, keep, val3)
     if cmd in _BLOCKING:
         return host_call(t, F.raw_futex, host, op, val, arg4, host2, val3)
     return F.host_futex(host, op, val, arg4, host2, val3)
+
+
+def _timed_wait(t, host, op, val, ts, val3):
+    """A wait with a timeout: a handler ends it with EINTR even under SA_RESTART, and a
+    stop and SIGCONT do not start the timeout over (Linux's ERESTART_RESTARTBLOCK and
+    futex_wait_restart).  FUTEX_WAIT's relative timeout becomes the absolute one of a
+    FUTEX_WAIT_BITSET on the same clock, so the wait can go on to the same end."""
+    sec, nsec = struct.unpack("<qq", ts.raw)
+    if op & F.FUTEX_CMD_MASK & 0xFFFFFFFF == F.FUTEX_WAIT and not op & F.FUTEX_CLOCK_REALTIME \
+            and sec >= 0 and 0 <= nsec < 1_000_000_000:
+        end = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + sec * 1_000_000_000 + nsec
+        ts = ctypes.create_string_buffer(struct.pack("<qq", end // 1_000_000_000,
+                                                     end % 1_000_000_000), 16)
+        op = (op & ~F.FUTEX_CMD_MASK) | F.FUTEX_WAIT_BITSET
+        val3 = -1                   # FUTEX_BITSET_MATCH_ANY: what FUTEX_WAIT is
+    while True:
+        try:
+            return host_call(t, F.raw_futex, host, op, val, ctypes.addressof(ts), 0, val3)
+        except Errno as e:
+            if e.errno != ERESTARTSYS:
+                raise
+            if handled(t):
+                raise Errno(errno.EINTR)

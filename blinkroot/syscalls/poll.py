@@ -21,7 +21,7 @@ from ..vfs import signalfd
 from ..vfs.files import File, O_RDWR, O_CLOEXEC
 from ..vfs.hostcall import call, check, libc, PollFd
 from .table import syscall, s32
-from .blocking import host_call
+from .blocking import host_call, handled
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND = 0x40, 0x80, 0x100, 0x200
@@ -69,17 +69,26 @@ def _ms(deadline):
     return max(0, math.ceil((deadline - time.monotonic()) * 1000))
 
 
-def wait_ready(t, probe, ready, deadline):
+def wait_ready(t, probe, ready, deadline, keep_deadline=False):
     """Until ready() (a count) says something is, the deadline passes (None: never;
     0: just look) or a signal the guest acts on arrives (ERESTARTNOHAND).  probe(ms) is
-    one libc wait (poll, epoll_wait) that leaves what ready() counts."""
+    one libc wait (poll, epoll_wait) that leaves what ready() counts.
+
+    keep_deadline (poll): a signal without a handler (a stop, then SIGCONT) does not end
+    the wait, which goes on to the same deadline, as Linux's restart_block for poll.  The
+    others are restarted by the run loop and read the time left they wrote back (select,
+    ppoll, pselect6: Linux does the same)."""
     signalfd.refresh_all(t)
     check(probe(0))
     n = ready()
     while not n and deadline != 0:
         if deadline is not None and time.monotonic() >= deadline:
             return 0
-        host_call(t, lambda: probe(_ms(deadline)), restart=ERESTARTNOHAND)
+        try:
+            host_call(t, lambda: probe(_ms(deadline)), restart=ERESTARTNOHAND)
+        except Errno as e:
+            if not (keep_deadline and e.errno == ERESTARTNOHAND) or handled(t):
+                raise
         n = ready()
     return n
 
@@ -113,7 +122,7 @@ def _pollfds(pairs):
     return arr, lambda ms: libc.poll(arr, len(pairs), ms)
 
 
-def _do_poll(t, fds_ptr, nfds, deadline):
+def _do_poll(t, fds_ptr, nfds, deadline, keep_deadline=False):
     if nfds > t.proc.fds.limit:
         raise Errno(errno.EINVAL)
     entries = list(struct.iter_unpack("<ihH", t.mem.read(fds_ptr, 8 * nfds))) if nfds else []
@@ -144,7 +153,7 @@ def _do_poll(t, fds_ptr, nfds, deadline):
         return sum(1 for r in revents if r)
 
     try:
-        return wait_ready(t, probe, ready, deadline)
+        return wait_ready(t, probe, ready, deadline, keep_deadline)
     finally:
         t.mem.write(fds_ptr, b"".join(struct.pack("<ihH", fd, ev, r)
                                       for (fd, ev, _), r in zip(entries, revents)))
@@ -154,7 +163,7 @@ def _do_poll(t, fds_ptr, nfds, deadline):
 def poll(t, fds_ptr, nfds, timeout):
     timeout = s32(timeout)
     deadline = None if timeout < 0 else _deadline(timeout // 1000, timeout % 1000 * 1_000_000)
-    return _do_poll(t, fds_ptr, nfds & 0xFFFFFFFF, deadline)
+    return _do_poll(t, fds_ptr, nfds & 0xFFFFFFFF, deadline, keep_deadline=deadline is not None)
 
 
 @syscall("ppoll", "ptr uint ptr ptr size", blocking=True)

@@ -153,8 +153,48 @@ def kill(t, pid, sig):
     return _send(t, pid, sig, _sender(t, sig))
 
 
+def _host_tgid(tid):
+    """The process host thread tid belongs to (guest tids are host tids)."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    raise Errno(errno.ESRCH)
+
+
+def _to_other_thread(t, tgid, tid, info):
+    """tgkill & co. naming a thread of another process.  The host's tgkill checks that
+    tid is a thread of tgid and that we may signal it.  A guest of this session would
+    never see a host thread-directed signal (hostsig.py): it gets it forwarded."""
+    if LIBC.syscall(ctypes.c_long(234), ctypes.c_long(tgid), ctypes.c_long(tid),
+                    ctypes.c_long(0)) < 0:
+        raise Errno(ctypes.get_errno())
+    if not info.signo:
+        return 0
+    if t.kernel.vfs.session.facts(tgid) is not None:
+        hostsig.send_to_thread(tgid, tid, info)
+        return 0
+    # Not a guest (or another session's): the host's own call reaches it as Linux would.
+    if info.raw is None:
+        r = LIBC.syscall(ctypes.c_long(234), ctypes.c_long(tgid), ctypes.c_long(tid),
+                         ctypes.c_long(info.signo))
+    else:
+        buf = ctypes.create_string_buffer(info.pack(), 128)
+        r = LIBC.syscall(ctypes.c_long(297), ctypes.c_long(tgid), ctypes.c_long(tid),
+                         ctypes.c_long(info.signo), buf)
+    if r < 0:
+        raise Errno(ctypes.get_errno())
+    return 0
+
+
 @syscall("tkill", "pid sig")
 def tkill(t, tid, sig):
+    tid = s32(tid)
+    if tid > 0 and not any(th.tid == tid for th in t.proc.threads):
+        return tgkill(t, _host_tgid(tid), tid, sig)
     return tgkill(t, t.proc.pid, tid, sig)
 
 
@@ -163,14 +203,17 @@ def tgkill(t, tgid, tid, sig):
     tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
     if tgid <= 0 or tid <= 0 or not 0 <= sig <= S.NSIG:
         raise Errno(errno.EINVAL)
+    info = _sender(t, sig, S.SI_TKILL)
+    if tgid != t.proc.pid:
+        return _to_other_thread(t, tgid, tid, info)
     target = next((th for th in t.proc.threads if th.tid == tid), None)
-    if tgid != t.proc.pid or target is None:
+    if target is None:
         if tgid == tid:
             os.kill(tid, sig)
             return 0
         raise Errno(errno.ESRCH)
     if sig:
-        target.queue(_sender(t, sig, S.SI_TKILL))
+        target.queue(info)
     return 0
 
 
@@ -188,14 +231,22 @@ def rt_sigqueueinfo(t, pid, sig, info_ptr):
 
 @syscall("rt_tgsigqueueinfo", "pid pid sig ptr")
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info_ptr):
-    sig = s32(sig)
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    if tgid <= 0 or tid <= 0:
+        raise Errno(errno.EINVAL)
     _valid(sig)
     raw = bytearray(t.mem.read(info_ptr, 128))
+    code = struct.unpack_from("<i", raw, 8)[0]
     struct.pack_into("<i", raw, 0, sig)
-    target = next((th for th in t.proc.threads if th.tid == s32(tid)), None)
-    if s32(tgid) != t.proc.pid or target is None:
+    info = S.SigInfo(sig, code, raw=bytes(raw))
+    if tgid != t.proc.pid:
+        if code >= 0 or code == S.SI_TKILL:
+            raise Errno(errno.EPERM)
+        return _to_other_thread(t, tgid, tid, info)
+    target = next((th for th in t.proc.threads if th.tid == tid), None)
+    if target is None:
         raise Errno(errno.ESRCH)
-    target.queue(S.SigInfo(sig, struct.unpack_from("<i", raw, 8)[0], raw=bytes(raw)))
+    target.queue(info)
     return 0
 
 

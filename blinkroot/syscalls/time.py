@@ -19,7 +19,7 @@ import time as host_time
 
 from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
-from .blocking import host_call, LIBC
+from .blocking import host_call, handled, LIBC
 from .identity import host_libc, has_cap, ON_LINUX
 from .identity import host_call as libc_call
 from .table import syscall, s32
@@ -175,17 +175,8 @@ def sleep_until(t, clock, deadline):
         except Errno as e:
             if e.errno != ERESTARTNOHAND:
                 raise
-            if not t.has_deliverable():
-                continue
-            if _handler_pending(t):
+            if handled(t):
                 return False
-            t.deliver_signals()         # default actions only: exits or stops and resumes
-
-
-def _handler_pending(t):
-    mask = t.pending_mask() & ~t.sigmask
-    return any(mask & S.bit(sig) and t.proc.sigactions[sig].handler not in (S.SIG_DFL, S.SIG_IGN)
-               for sig in range(1, S.NSIG + 1))
 
 
 def do_nanosleep(t, clock, flags, req, rem):
