@@ -109,3 +109,46 @@ def test_vfork_events(progs):
     assert "Detaching after vfork from child process" in text, text
     assert "[Inferior 1 (process" in text and "exited with code 05]" in text, text
     assert b"second 3" in out and b"parent: child exited 7" in out and status == 5
+
+
+REVERSE = r"""
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int stage;
+void before(void) { stage = 1; }
+void after(int status) { stage = 2 + status; }
+int main(void) {
+    before();
+    pid_t pid = fork();
+    if (pid == 0) {
+        write(1, "child\n", 6);
+        _exit(42);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    after(WEXITSTATUS(status));
+    printf("parent: child exited %d\n", WEXITSTATUS(status));
+    return 0;
+}
+"""
+
+
+def test_reverse_execution_across_a_fork(progs, tmp_path):
+    """Recording goes on in the parent across a fork: going back before it and forward
+    again replays the fork (same pid, no second child) and the wait from the log."""
+    (tmp_path / "rev.c").write_text(REVERSE)
+    exe = tmp_path / "rev"
+    subprocess.run(["gcc", "-g", "-O0", str(tmp_path / "rev.c"), "-o", str(exe)], check=True)
+    text, (out, err, status) = gdb_session(exe, [
+        "break before", "break after", "continue", "continue", "print status",
+        "reverse-continue", "echo <back>\\n", "print stage", "delete", "break after",
+        "continue", "print status", "delete", "continue"])
+    assert re.search(r"Breakpoint 2, after \(status=42\)", text), text
+    assert re.search(r"\$1 = 42\s+Breakpoint 1, before \(\)", text), text
+    back = text.split("<back>")[1]
+    assert "$2 = 0" in back, text
+    assert re.search(r"Breakpoint 3, after \(status=42\)", back), text
+    assert "exited normally" in text, text
+    assert out.count(b"child\n") == 1 and out.count(b"parent: child exited 42") == 1, out
+    assert b"not supported" not in err, err

@@ -229,7 +229,7 @@ class GdbStub(Debugger):
             for s in self.fork_pair:
                 s.close()
             self.fork_pair = None
-        if self.fork_events if what == "fork" else self.vfork_events:
+        if what == "fork" and self.fork_events or what == "vfork" and self.vfork_events:
             self.fork_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def fork_told(self, stop):

@@ -348,6 +348,14 @@ class Hub:
                 return b"E01"
             if cmd == b"k":
                 raise EOFError
+            if pkt in (b"qfThreadInfo", b"qsThreadInfo"):
+                return b"l"
+            if pkt.startswith(b"qXfer:threads:"):
+                return b'l<?xml version="1.0"?><threads></threads>'
+            if pkt.startswith(b"qXfer:"):
+                return b"E01"
+            if pkt.startswith(b"vFile:"):
+                return b"F-1,9"         # EBADF: its process is gone
             return b"" if cmd in (b"q", b"Q", b"v") else b"E01"
         if cmd == b"?":
             if self.last is None:
