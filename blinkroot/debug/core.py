@@ -4,7 +4,13 @@ The kernel knows only ``kernel.debugger`` and calls, from each guest thread's ow
 thread, ``thread_resumes(t)`` before the thread runs guest code, ``on_event(t, ev)``
 for every engine event (we pass it on to ``t.on_event`` when the kernel is to handle
 it), ``on_clone``, ``on_thread_exit`` and ``on_exit``.  Exec and fork come through the
-process's own ``exec_hooks`` and ``fork_child_hooks``.
+process's own ``exec_hooks``, ``fork_child_hooks`` and ``fork_parent_hooks``.
+
+Forks: a frontend that follows them (``prepare_fork`` makes what the child needs to be
+reached, before the fork) gets a fork/vfork stop in the parent, and in the child the
+same Debugger object (a copy, by the host fork) keeps debugging the child
+(``adopt_fork_child``), stopped before its first instruction.  Otherwise the child is
+not debugged.
 
 A frontend (the GDB stub) runs on a host thread of its own and talks to ``Debugger``:
 ``wait_stop()`` blocks until the process stops (a ``Stop``), ``resume()`` lets it run.
@@ -31,6 +37,29 @@ def fault_signal(ev):
             E.VEC_BP: SIGTRAP, E.VEC_DB: SIGTRAP, E.VEC_MF: int(host_signal.SIGFPE),
             E.VEC_XM: int(host_signal.SIGFPE), E.VEC_AC: int(host_signal.SIGBUS)
             }.get(ev.vector, int(host_signal.SIGSEGV))
+
+
+# fork-like system calls: fork, vfork, and clone making a process with memory of its own
+NR_CLONE, NR_FORK, NR_VFORK = 56, 57, 58
+CLONE_VM, CLONE_VFORK, CLONE_THREAD = 0x100, 0x4000, 0x10000
+
+
+def fork_kind(args):
+    """"fork", "vfork" for a system call that host-forks the process, "spawn" for a
+    clone(CLONE_VM) child that shares our memory (not followed), else None."""
+    nr = args[0]
+    if nr == NR_FORK:
+        return "fork"
+    if nr == NR_VFORK:
+        return "vfork"
+    if nr == NR_CLONE:
+        flags = args[1]
+        if flags & CLONE_THREAD:
+            return None
+        if flags & CLONE_VM:
+            return "spawn"
+        return "vfork" if flags & CLONE_VFORK else "fork"
+    return None
 
 
 @dataclass
@@ -67,6 +96,8 @@ class Debugger:
         self.stop_at_start = True
         self.syscall_log = []           # (tid, nr) of the last syscalls, for frontends
         self.reverse = Recorder(self)   # checkpoints and the system call log (reverse.py)
+        self.child_stop = False         # a followed fork child: stop before running on
+        self.vfork_told = False         # a vfork stop was reported: vforkdone follows
 
     # -- kernel hooks (guest threads) -------------------------------------------------------
     def _attach(self, t):
@@ -76,6 +107,7 @@ class Debugger:
         self.proc, self.kernel = proc, t.kernel
         proc.exec_hooks.append(lambda: self._on_exec(proc))
         proc.fork_child_hooks.append(self._in_fork_child)
+        proc.fork_parent_hooks.append(self._in_fork_parent)
         self._read_auxv(t)
         self.reverse.attach(proc)
 
@@ -109,8 +141,25 @@ class Debugger:
             self._read_auxv(self.exec_pending)
 
     def _in_fork_child(self):
-        """A forked child is not debugged (gdb's default, follow-fork-mode parent)."""
+        """In a forked child: debugged on if the frontend follows forks, else let go.
+        Either way it is not recorded for reverse execution (the checkpoints are the
+        parent's)."""
         proc = self.proc
+        self.cond = threading.Condition()   # the parent's may have been held at the fork
+        self.reverse.enabled = False
+        self.reverse.refused = "a forked child is not recorded"
+        self.reverse.checkpoints = []
+        self.reverse.log = []
+        self.reverse.replay_idx = 0
+        self.reverse.goal = self.reverse.rc_end = None
+        proc.engine.count_instructions(False)
+        self.vfork_told = False
+        if not self.detached and self.adopt_fork_child():
+            self.stopped = None
+            self.only = None
+            self.interrupt = False
+            self.child_stop = True
+            return
         self.detached = True
         self.kernel.debugger = None
         self.reverse.enabled = False        # the checkpoints are the parent's
@@ -127,9 +176,57 @@ class Debugger:
     def forked_child_cleanup(self):
         """Frontends close what the child must not keep (sockets)."""
 
+    def prepare_fork(self, what):
+        """Before a fork (what: "fork", "vfork"): a frontend that follows forks gets
+        ready to reach the child."""
+
+    def adopt_fork_child(self):
+        """In the child of a prepared fork: True if the frontend debugs it on."""
+        return False
+
+    def fork_told(self, stop):
+        """In the parent: the fork stop for the child stop.child; False if the frontend
+        does not follow (then nothing is reported)."""
+        return False
+
+    def _in_fork_parent(self, pid, what):
+        if self.detached or self.proc is None:
+            return
+        t = self._current_thread()
+        if t is None:
+            return
+        if what == "vforkdone":
+            if self.vfork_told:
+                self.vfork_told = False
+                self.report(t, Stop(signal=SIGTRAP, reason="vforkdone"), checkpoint=False)
+            return
+        stop = Stop(signal=SIGTRAP, reason=what, child=pid)
+        if self.fork_told(stop):
+            self.vfork_told = what == "vfork"
+            self.report(t, stop, checkpoint=False)     # inside the system call
+
+    def _current_thread(self):
+        me = threading.get_ident()
+        for t in list(self.proc.threads):
+            if t.host_ident == me:
+                return t
+        return None
+
+    def _child_stops(self, t):
+        """A followed fork child stops before its first instruction (gdb knows it as
+        stopped from the parent's fork stop: nothing is reported)."""
+        if self.child_stop:
+            self.child_stop = False
+            self.report(t, Stop(signal=0, reason="forked"), checkpoint=False)
+
     def thread_resumes(self, t):
+        if t.proc.vfork_parent is not None and self.proc is not None:
+            return      # a CLONE_VM vfork child (posix_spawn) in our process: not debugged
         self._attach(t)
         if self.detached:
+            return
+        if self.child_stop:
+            self._child_stops(t)
             return
         if self.stop_at_start:
             self.stop_at_start = False
@@ -145,14 +242,23 @@ class Debugger:
             self.report(t, Stop(signal=SIGINT))
 
     def on_event(self, t, ev):
-        if self.detached:
+        if self.detached or t.proc is not self.proc:
             return t.on_event(ev)
         kind = ev.kind
         if kind is E.SYSCALL:
+            args = t.vcpu.syscall_args()
             if len(self.syscall_log) > 200:
                 del self.syscall_log[:100]
-            self.syscall_log.append((t.tid, t.vcpu.syscall_args()[0]))
-            return self.reverse.on_syscall(t, ev)
+            self.syscall_log.append((t.tid, args[0]))
+            forking = fork_kind(args)
+            if forking is not None:
+                self.prepare_fork(forking)
+            ok = self.reverse.on_syscall(t, ev)
+            if self.child_stop:
+                self._child_stops(t)
+            else:
+                self._hold(t)   # stopped while blocked in the call (request_interrupt)
+            return ok
         if self.reverse.goal is not None or self.reverse.rc_end is not None:
             r = self.reverse.replay_event(t, ev)
             if r is True:
@@ -252,10 +358,10 @@ class Debugger:
             while self._held(t):
                 self.cond.wait()
 
-    def report(self, t, stop, wait=True):
+    def report(self, t, stop, wait=True, checkpoint=True):
         """Stop the process with `stop` (reported by thread t) and hold t until resumed.
         Returns False if another thread's stop came first (t was only held)."""
-        if wait and self.reverse.at_stop(t):
+        if wait and checkpoint and self.reverse.at_stop(t):
             return True         # a checkpoint's copy, resumed: it runs on
         with self.cond:
             if self.detached:
@@ -311,6 +417,19 @@ class Debugger:
             if self.stopped is not None or self.proc is None:
                 return
             self.interrupt = True
+            threads = list(self.proc.threads)
+            if threads and all(th.in_host_call for th in threads):
+                # Every thread is blocked in a host call (wait4, read, a vfork parent):
+                # the process is stopped as it is; a thread coming back is held.
+                self.interrupt = False
+                for th in threads:
+                    th.vcpu.single_step = False
+                self.stopped = Stop(thread=threads[0], signal=SIGINT)
+                self.only = None
+                self.resume_signal = 0
+                self.cond.notify_all()
+                if self.on_stop is not None:
+                    self.on_stop(self.stopped)
         for th in list(self.proc.threads):
             try:
                 th.notify()

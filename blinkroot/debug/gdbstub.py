@@ -6,6 +6,10 @@ fs_base/gs_base), g/G/p/P, m/M/X, Z0/Z1 breakpoints, Z2/Z3/Z4 watchpoints, s/c/S
 vCont, ?, qXfer auxv/exec-file/libraries-svr4/features/siginfo/threads, vFile (guest
 files through blinkroot's VFS, so ``-C ROOT`` needs no sysroot), threads (qfThreadInfo,
 Hg/Hc, T, qC), k and D, exec events, no-ack mode.
+
+Each debugged process serves the protocol for itself alone, on a unix socket to the
+hub (hub.py), which owns gdb's connection and makes several processes one multiprocess
+target (fork/vfork events: a fork's child is debugged on, by its own copy of this stub).
 """
 
 import errno
@@ -181,14 +185,18 @@ class GdbStub(Debugger):
 
     def __init__(self, port, host="127.0.0.1"):
         super().__init__()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))
-        self.listener.listen(1)
-        self.port = self.listener.getsockname()[1]
-        self.conn = None
-        self.noack = False
+        from . import hub
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1)
+        self.port = listener.getsockname()[1]
+        self.conn = hub.start(listener, os.getpid())     # our socket to the hub
+        self.noack = True           # the hub frames reliably
         self.exec_events = False
+        self.fork_events = False
+        self.vfork_events = False
+        self.fork_pair = None       # (ours, the child's) socket pair of a fork underway
         self.g_thread = None        # Hg: the thread g/p/m talk about
         self.c_thread = None        # Hc
         self.files = {}             # vFile descriptors -> host fds
@@ -201,7 +209,8 @@ class GdbStub(Debugger):
 
     # -- plumbing --------------------------------------------------------------------------
     def forked_child_cleanup(self):
-        for s in (self.conn, self.listener):
+        pair, self.fork_pair = self.fork_pair, None
+        for s in (self.conn,) + (pair or ()):
             try:
                 if s is not None:
                     os.close(s.detach())    # the child's copies only; gdb keeps the parent
@@ -212,12 +221,56 @@ class GdbStub(Debugger):
                 os.close(fd)
             except OSError:
                 pass
+        self.files = {}
+
+    # -- forks -------------------------------------------------------------------------------
+    def prepare_fork(self, what):
+        if self.fork_pair is not None:
+            for s in self.fork_pair:
+                s.close()
+            self.fork_pair = None
+        if what == "fork" and self.fork_events or what == "vfork" and self.vfork_events:
+            self.fork_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def fork_told(self, stop):
+        pair, self.fork_pair = self.fork_pair, None
+        if pair is None:
+            return False
+        ours, theirs = pair
+        theirs.close()
+        stop.extra["fd"] = ours
+        return True
+
+    def adopt_fork_child(self):
+        """In the child: serve the hub on the pair's other end, stopped."""
+        pair, self.fork_pair = self.fork_pair, None
+        if pair is None:
+            return False
+        ours, theirs = pair
+        self.fork_pair = (ours,)
+        self.forked_child_cleanup()     # the parent's socket, our copy of its end, files
+        self.conn = theirs
+        self.rxbuf = b""
+        self.g_thread = self.c_thread = None
+        self.last_stop = None
+        self.exit_told = threading.Event()
+        self.started = threading.Event()
+        self.started.set()
+        self.server = threading.Thread(target=self._serve_child, name="gdbstub",
+                                       daemon=True)
+        self.server.start()
+        return True
+
+    def _serve_child(self):
+        self.wait_stop()
+        self._serve_loop()
 
     def wait_exit_told(self):
-        self.exit_told.wait(10)
+        self.exit_told.wait()       # the hub closes our socket (it may be gone)
 
     def frontend_state(self):
-        return {"noack": self.noack, "exec_events": self.exec_events}
+        return {"noack": self.noack, "exec_events": self.exec_events,
+                "fork_events": self.fork_events, "vfork_events": self.vfork_events}
 
     def frontend_fds(self):
         return [self.conn.fileno()]
@@ -233,6 +286,8 @@ class GdbStub(Debugger):
         self.conn = socket.socket(fileno=fds[0])
         self.noack = state["noack"]
         self.exec_events = state["exec_events"]
+        self.fork_events = state.get("fork_events", False)
+        self.vfork_events = state.get("vfork_events", False)
         self.rxbuf = b""
         self.started.set()
         self.server = threading.Thread(target=self._serve_resumed, name="gdbstub",
@@ -288,10 +343,13 @@ class GdbStub(Debugger):
                     return None
             self._recv()
 
-    def _send(self, payload):
+    def _send(self, payload, fds=()):
         if isinstance(payload, str):
             payload = payload.encode()
         pkt = b"$" + payload + b"#%02x" % (sum(payload) & 0xFF)
+        if fds:
+            socket.send_fds(self.conn, [pkt[:1]], fds)
+            pkt = pkt[1:]
         while True:
             self.conn.sendall(pkt)
             if self.noack:
@@ -305,12 +363,6 @@ class GdbStub(Debugger):
                 return
 
     def _serve(self):
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.conn = conn
         self.started.wait()
         self.wait_stop()
         self._serve_loop()
@@ -332,6 +384,8 @@ class GdbStub(Debugger):
             pass
         except Exception as e:      # report, and let the guest go on undebugged
             sys.stderr.write(f"blinkroot: gdb stub: {type(e).__name__}: {e}\n")
+        if self.detached:
+            return
         if not self.detached and self.last_stop is not None \
                 and self.last_stop.reason in ("exited", "killed"):
             self.exit_told.set()
@@ -356,6 +410,10 @@ class GdbStub(Debugger):
             parts.append(b"%s:%x;" % (stop.reason.encode(), stop.addr))
         elif stop.reason == "exec" and self.exec_events:
             parts.append(b"exec:%s;" % bytes(self.proc.exe).hex().encode())
+        elif stop.reason in ("fork", "vfork"):
+            parts.append(b"%s:p%x.%x;" % (stop.reason.encode(), stop.child, stop.child))
+        elif stop.reason == "vforkdone":
+            parts.append(b"vforkdone:;")
         if stop.extra.get("replaylog"):
             parts.append(b"replaylog:begin;")
         try:
@@ -371,10 +429,13 @@ class GdbStub(Debugger):
         while True:
             stop = self.wait_stop(timeout=0.05)
             if stop is not None:
-                if stop.reason in ("exited", "killed"):
-                    reply = self.stop_reply(stop)
-                    self._send(reply)
-                    self.exit_told.set()
+                # An exit is told and the process lingers (in on_exit) until the hub
+                # closes our socket: the hub may keep the news for later (all-stop),
+                # and gdb may look at the process meanwhile.
+                sock = stop.extra.pop("fd", None)
+                if sock is not None:        # a fork's: the hub reaches the child by it
+                    self._send(self.stop_reply(stop), [sock.fileno()])
+                    sock.close()
                     return None
                 return self.stop_reply(stop)
             pkt = self._packet(block=False)
@@ -536,6 +597,9 @@ class GdbStub(Debugger):
         if pkt.startswith(b"qSupported"):
             features = pkt.partition(b":")[2].split(b";")
             self.exec_events = b"exec-events+" in features
+            multi = b"multiprocess+" in features
+            self.fork_events = multi and b"fork-events+" in features
+            self.vfork_events = multi and b"vfork-events+" in features
             return (b"PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;"
                     b"qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
                     b"qXfer:siginfo:read+;qXfer:threads:read+;vContSupported+;"

@@ -18,6 +18,10 @@ Going back to count T: the nearest checkpoint at or before T forks a copy of its
 exits, and the copy runs forward to exactly T (``Engine.stop_at``) with system calls
 answered from the log, so a ``write`` is not performed twice.  Forward execution after
 that also reads the log until it runs out, then is live again.
+
+A fork is logged as the I/O calls are: replayed, it returns the child's pid again and
+makes no second child.  The child itself is not recorded (a debugged child has no
+reverse execution); a clone(CLONE_VM) child (posix_spawn) ends the recording.
 """
 
 import os
@@ -150,16 +154,26 @@ class Recorder:
             sys.stderr.write(f"blinkroot: replay diverged at system call {nr} (the log "
                              f"has {rec.nr}): running live from here\n")
             del self.log[self.replay_idx:]
-        if nr not in FROM_LOG:
+        from .core import fork_kind
+        forking = fork_kind(t.vcpu.syscall_args())
+        if forking == "spawn":
+            sys.stderr.write("blinkroot: reverse execution: the recording ends at a "
+                             "clone(CLONE_VM) child (posix_spawn)\n")
+            self.stop("reverse execution past a clone(CLONE_VM) child is not supported")
+            return t.on_event(ev)
+        if nr not in FROM_LOG and forking is None:
             self.log.append(Syscall(nr))
             self.replay_idx = len(self.log)
             return t.on_event(ev)
         mem = t.proc.mem
         mem.written = []
+        me = os.getpid()
         try:
             ok = t.on_event(ev)
         finally:
             written, mem.written = mem.written, None
+        if os.getpid() != me:
+            return ok           # a fork's child: not recorded
         writes = []
         for va, n in written:
             try:

@@ -143,6 +143,9 @@ class Process:
         # fork child or an exec must do to it, so the process manager needs no list of them.
         self.fork_child_hooks = []
         self.exec_hooks = []
+        # In the parent: hook(pid, what) after a fork ("fork", "vfork") and, for vfork,
+        # once the child has exec'd or exited ("vforkdone").  A debugger's.
+        self.fork_parent_hooks = []
 
     def main_thread(self):
         return self.threads[0]

@@ -40,6 +40,7 @@ def copy_process(parent, share_files, share_sighand):
     child.pid = parent.pid              # its own is not known until it has a host process
     child.fork_child_hooks = list(parent.fork_child_hooks)
     child.exec_hooks = list(parent.exec_hooks)
+    child.fork_parent_hooks = list(parent.fork_parent_hooks)
     if not share_files:
         fds = FdTable()
         fds.limit = parent.fds.limit

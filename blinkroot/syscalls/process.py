@@ -90,16 +90,23 @@ def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
         if flags & CLONE_CHILD_CLEARTID:
             t.clear_child_tid = child_tid
         return 0
+    for hook in t.proc.fork_parent_hooks:
+        hook(pid, "vfork" if vfork else "fork")
     if flags & CLONE_PARENT_SETTID:
         t.mem.write_u32(parent_tid, pid)
     if vfork:
         _os.close(w)
+        t.in_host_call = True           # blocked in a host call (a debugger may stop us)
         try:
             while _os.read(r, 1):
                 pass
         except OSError:
             pass
+        finally:
+            t.in_host_call = False
         _os.close(r)
+        for hook in t.proc.fork_parent_hooks:
+            hook(pid, "vforkdone")
     return pid
 
 
