@@ -176,12 +176,16 @@ def test_host_stops_and_continues_guest(cleanup):
         os.kill(p.pid, signal.SIGSTOP)
         _, status = os.waitpid(p.pid, os.WUNTRACED)
         stopped = os.WIFSTOPPED(status) and os.WSTOPSIG(status)
-        p.stdin.write(b"two\nthree\nfour\nfive\n")
+        p.stdin.write(b"two\n")     # waits in the pipe while the guest is stopped
         p.stdin.flush()
         time.sleep(0.2)
         os.kill(p.pid, signal.SIGCONT)
         _, status = os.waitpid(p.pid, os.WCONTINUED)
         continued = os.WIFCONTINUED(status)
+        # Only now the rest: with all of it at once the shell could finish before the
+        # waitpid above, which would then reap its exit instead.
+        p.stdin.write(b"three\nfour\nfive\n")
+        p.stdin.flush()
         rest = b"".join(read_line(p) for _ in range(4))
         _, status = os.waitpid(p.pid, 0)
         return first, stopped, continued, rest, os.waitstatus_to_exitcode(status)

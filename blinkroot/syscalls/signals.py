@@ -3,12 +3,14 @@
 import ctypes
 import errno
 import os
+import signal as host_signal
 import struct
 import time
 
 from ..errors import Errno, ERESTARTNOHAND
 from ..proc import signals as S
 from ..proc import hostsig
+from ..proc.process import WAKE_SIGNAL
 from .table import syscall, s32, KEEP_REGS
 from .blocking import host_call, signal_waiting, deadline, LIBC
 
@@ -260,14 +262,21 @@ def _sleep_until_signal(t, timeout=None, wanted=0):
 
     def woken():
         return signal_waiting(t) or bool(t.pending_mask() & wanted)
-    if woken():
-        return True
+    # WAKE_SIGNAL is blocked from the last look until ppoll unblocks it atomically, so a
+    # wake-up sent in between is not lost (the watcher's repeated waking covers signals
+    # the thread will act on, but not a blocked one that sigtimedwait waits for).
+    old = host_signal.pthread_sigmask(host_signal.SIG_BLOCK, {WAKE_SIGNAL})
     try:
+        if woken():
+            return True
+        sleep_mask = hostsig.sigset(old - {WAKE_SIGNAL})
         # ppoll on nothing: sleeps until a host signal handler runs in this thread.
-        return host_call(t, LIBC.ppoll, None, 0, ts, None, restart=ERESTARTNOHAND,
+        return host_call(t, LIBC.ppoll, None, 0, ts, sleep_mask, restart=ERESTARTNOHAND,
                          woken=woken) != 0
     except Errno:
         return True
+    finally:
+        host_signal.pthread_sigmask(host_signal.SIG_SETMASK, old)
 
 
 @syscall("rt_sigsuspend", "ptr size", blocking=True)
