@@ -210,49 +210,57 @@ static void test_sigchld(void) {
 }
 
 /* ---- SIGPIPE ---- */
-static void test_sigpipe(void) {
-  SECTION("SIGPIPE");
-  int p[2];
+/* The child writes only once the parent has closed the pipe's read end: `go` reaches
+   EOF when the parent closes its end of it, after p[0]. */
+static pid_t fork_writer(int p[2], int go[2]) {
   pipe(p);
+  pipe(go);
   pid_t pid = fork();
   if (pid == 0) {
+    char c;
     close(p[0]);
-    write(p[1], "x", 1);
-    _exit(0);
+    close(go[1]);
+    read(go[0], &c, 1);
+    return 0;
   }
   close(p[0]);
   close(p[1]);
-  int st;
+  close(go[0]);
+  close(go[1]);
+  return pid;
+}
+
+static void test_sigpipe(void) {
+  SECTION("SIGPIPE");
+  int p[2], go[2], st;
+  pid_t pid = fork_writer(p, go);
+  if (pid == 0) {
+    write(p[1], "x", 1);
+    _exit(0);
+  }
   waitpid(pid, &st, 0);
   printf("default disposition: %s\n", WIFSIGNALED(st) ? signame(WTERMSIG(st)) : "exited");
-  pipe(p);
-  pid = fork();
+  fflush(stdout);
+  pid = fork_writer(p, go);
   if (pid == 0) {
     signal(SIGPIPE, SIG_IGN);
-    close(p[0]);
     ssize_t r = write(p[1], "x", 1);
     printf("ignored: write = %zd %s\n", r, errname(errno));
     _exit(0);
   }
-  close(p[0]);
-  close(p[1]);
   waitpid(pid, &st, 0);
-  pipe(p);
-  pid = fork();
+  pid = fork_writer(p, go);
   if (pid == 0) {
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
     sigprocmask(SIG_BLOCK, &s, NULL);
-    close(p[0]);
     ssize_t r = write(p[1], "x", 1);
     sigset_t pend;
     sigpending(&pend);
     printf("blocked: write = %zd %s, pending=%d\n", r, errname(errno), sigismember(&pend, SIGPIPE));
     _exit(0);
   }
-  close(p[0]);
-  close(p[1]);
   waitpid(pid, &st, 0);
 }
 
