@@ -376,3 +376,15 @@ def test_containment(busybox_tree, tmp_path):
     assert "host secret" not in out
     assert out.count("No such file or directory") == 4, out
     assert out.strip().endswith("/tmp\n/"), out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device node needs root")
+def test_tree_device_nodes(busybox_tree):
+    """A device node in the tree (debootstrap makes /dev/null, c 1 3, and checks it can
+    write to one it mknods) opens devfs's device of that number; any other is EACCES."""
+    snippet = ("cd /tmp; mknod n c 1 3 && mknod z c 1 5 && mknod m c 1 1 && mknod b b 7 0; "
+               "echo test > n && echo null-ok; cat n | wc -c; head -c 3 z | od -An -tx1; "
+               "echo x > m; cat m; cat b; ls -l n | cut -c1; rm -f n z m b")
+    r = run_emulated(busybox_tree, snippet)
+    assert r.stdout.decode().split("\n") == ["null-ok", "0", " 00 00 00", "c", ""], r.stderr
+    assert r.stderr.decode().count("Permission denied") == 3, r.stderr
