@@ -388,3 +388,19 @@ def test_tree_device_nodes(busybox_tree):
     r = run_emulated(busybox_tree, snippet)
     assert r.stdout.decode().split("\n") == ["null-ok", "0", " 00 00 00", "c", ""], r.stderr
     assert r.stderr.decode().count("Permission denied") == 3, r.stderr
+
+
+def test_symlink_mount_point_is_left_alone(busybox_tree, tmp_path):
+    """debootstrap --foreign leaves /proc -> /proc: as in a chroot, nothing is mounted on
+    the link (Linux cannot mount on a symlink); the second stage replaces it with a
+    directory and mounts proc there."""
+    root = tmp_path / "root"
+    shutil.copytree(busybox_tree, root, symlinks=True)
+    shutil.rmtree(root / "proc")
+    os.symlink("/proc", root / "proc")
+    snippet = ("[ -L /proc ] && echo link; ls /proc 2>&1 | sed 's/.*: //'; "
+               "rm /proc && mkdir /proc && mount -t proc proc /proc && "
+               "grep -c ' /proc proc ' /proc/mounts; readlink /proc/self/root")
+    r = run_emulated(root, snippet)
+    assert r.stdout.decode().split("\n") == [
+        "link", "Too many levels of symbolic links", "1", "/", ""], r.stderr

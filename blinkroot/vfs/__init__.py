@@ -88,12 +88,23 @@ class Vfs:
         self.identity = root_entry[0] == "hostfs" and self.root == b"/"
         self.table = MountTable(self.session)
         self.table.add(b"/", root_entry[0], root_entry[1])
-        self.table.add(b"/proc", "proc", {})
-        if not self.identity:
+        if not self._symlink_in_root(b"proc"):
+            self.table.add(b"/proc", "proc", {})
+        if not self.identity and not self._symlink_in_root(b"dev"):
             from .devfs import DevFs
             self.table.add(b"/dev", "devtmpfs", DevFs.make_spec(self.session, None, None))
             if system_root:
                 self.table.add(SYSTEM_ROOT, "hostfs", {"base": "/", "source": "/"})
+
+    def _symlink_in_root(self, name):
+        """Is the root tree's NAME a symlink?  Then /NAME is not mounted on: Linux cannot
+        mount on a symlink (mount(8) follows it), so the guest sees the tree as a chroot
+        does.  debootstrap --foreign leaves /proc -> /proc, and its second stage replaces
+        the link with a directory and mounts proc there itself."""
+        try:
+            return S.S_ISLNK(self.table.mounts[0].fs.lstat(name).st_mode)
+        except OSError:
+            return False
 
     @classmethod
     def attach(cls, session):
