@@ -10,6 +10,7 @@ the private mount namespace (the host's mounts are untouched), and under
 import hashlib
 import os
 import shutil
+import stat as S
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,73 @@ def test_minbase_tree_like_chroot(minbase_root, name):
     _check_same(minbase_root, name)
 
 
+
+@pytest.fixture(scope="session")
+def foreign_root():
+    """debootstrap --foreign's minbase tree (its first stage, natively, as root), cached:
+    the packages unpacked with ar and tar, /dev nodes made, /proc -> /proc."""
+    out = BUILD_DIR / "minbase-foreign"
+    debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if not (out / "debootstrap/debootstrap").exists():
+        if debootstrap is None:
+            pytest.skip("debootstrap is not installed")
+        partial = out.with_name("minbase-foreign.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        mirror = os.environ.get("BLINKROOT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        r = subprocess.run([debootstrap, "--foreign", "--variant=minbase", "bookworm",
+                            str(partial), mirror], capture_output=True, text=True, timeout=1200)
+        if r.returncode != 0:
+            pytest.skip(f"debootstrap --foreign failed: {r.stderr.strip()[-300:]}")
+        partial.rename(out)
+    return out
+
+
+def _tree_listing(root):
+    """Name, mode, owner, size and link target of everything in a tree but /proc."""
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == str(root):
+            dirnames[:] = [d for d in dirnames if d != "proc"]
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rows.append((os.path.relpath(p, root), st.st_mode, st.st_uid, st.st_gid,
+                         st.st_size if not S.S_ISDIR(st.st_mode) else 0,
+                         os.readlink(p) if S.S_ISLNK(st.st_mode) else None))
+    return sorted(rows)
+
+
+@ROOT_NEEDED
+@pytest.mark.slow
+def test_debootstrap_second_stage(foreign_root, tmp_path):
+    """Issue 8's acceptance: `debootstrap --second-stage` under blinkroot -C runs dpkg
+    and every maintainer script of minbase, and leaves the tree a chroot's second stage
+    leaves (the same files, modes, owners, sizes and dpkg status; 4-10 minutes)."""
+    env = dict(_env(), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    trees = {}
+    for how in ("native", "emulated"):
+        root = tmp_path / how
+        subprocess.run(["cp", "-a", str(foreign_root), str(root)], check=True)
+        if how == "native":
+            argv = ["unshare", "-m", "--propagation", "private", CHROOT, str(root),
+                    "/debootstrap/debootstrap", "--second-stage"]
+        else:
+            argv = blinkroot_command(["/debootstrap/debootstrap", "--second-stage"],
+                                     ["-C", str(root)])
+        r = subprocess.run(argv, capture_output=True, timeout=3600, env=env,
+                           stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
+        out = (r.stdout + r.stderr).decode(errors="replace")
+        assert r.returncode == 0, (how, out[-3000:])
+        assert out.rstrip().endswith("I: Base system installed successfully."), (how, out)
+        assert [line for line in out.splitlines() if not line.startswith("I: ")] == [], \
+            (how, out)
+        trees[how] = root
+    native, emulated = trees["native"], trees["emulated"]
+    assert (emulated / "var/lib/dpkg/status").read_bytes() == \
+        (native / "var/lib/dpkg/status").read_bytes()
+    assert _tree_listing(emulated) == _tree_listing(native)
+
+
 # ---- the shared mount namespace ---------------------------------------------------------
 
 @ROOT_NEEDED
@@ -376,3 +444,31 @@ def test_containment(busybox_tree, tmp_path):
     assert "host secret" not in out
     assert out.count("No such file or directory") == 4, out
     assert out.strip().endswith("/tmp\n/"), out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device node needs root")
+def test_tree_device_nodes(busybox_tree):
+    """A device node in the tree (debootstrap makes /dev/null, c 1 3, and checks it can
+    write to one it mknods) opens devfs's device of that number; any other is EACCES."""
+    snippet = ("cd /tmp; mknod n c 1 3 && mknod z c 1 5 && mknod m c 1 1 && mknod b b 7 0; "
+               "echo test > n && echo null-ok; cat n | wc -c; head -c 3 z | od -An -tx1; "
+               "echo x > m; cat m; cat b; ls -l n | cut -c1; rm -f n z m b")
+    r = run_emulated(busybox_tree, snippet)
+    assert r.stdout.decode().split("\n") == ["null-ok", "0", " 00 00 00", "c", ""], r.stderr
+    assert r.stderr.decode().count("Permission denied") == 3, r.stderr
+
+
+def test_symlink_mount_point_is_left_alone(busybox_tree, tmp_path):
+    """debootstrap --foreign leaves /proc -> /proc: as in a chroot, nothing is mounted on
+    the link (Linux cannot mount on a symlink); the second stage replaces it with a
+    directory and mounts proc there."""
+    root = tmp_path / "root"
+    shutil.copytree(busybox_tree, root, symlinks=True)
+    shutil.rmtree(root / "proc")
+    os.symlink("/proc", root / "proc")
+    snippet = ("[ -L /proc ] && echo link; ls /proc 2>&1 | sed 's/.*: //'; "
+               "rm /proc && mkdir /proc && mount -t proc proc /proc && "
+               "grep -c ' /proc proc ' /proc/mounts; readlink /proc/self/root")
+    r = run_emulated(root, snippet)
+    assert r.stdout.decode().split("\n") == [
+        "link", "Too many levels of symbolic links", "1", "/", ""], r.stderr

@@ -27,6 +27,7 @@ from .fs import READ, WRITE, CREATE, DELETE, MagicLink
 from .files import File, DirFile
 from .mounts import MountTable
 from .session import Session
+from . import devfs
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -87,12 +88,23 @@ class Vfs:
         self.identity = root_entry[0] == "hostfs" and self.root == b"/"
         self.table = MountTable(self.session)
         self.table.add(b"/", root_entry[0], root_entry[1])
-        self.table.add(b"/proc", "proc", {})
-        if not self.identity:
+        if not self._symlink_in_root(b"proc"):
+            self.table.add(b"/proc", "proc", {})
+        if not self.identity and not self._symlink_in_root(b"dev"):
             from .devfs import DevFs
             self.table.add(b"/dev", "devtmpfs", DevFs.make_spec(self.session, None, None))
             if system_root:
                 self.table.add(SYSTEM_ROOT, "hostfs", {"base": "/", "source": "/"})
+
+    def _symlink_in_root(self, name):
+        """Is the root tree's NAME a symlink?  Then /NAME is not mounted on: Linux cannot
+        mount on a symlink (mount(8) follows it), so the guest sees the tree as a chroot
+        does.  debootstrap --foreign leaves /proc -> /proc, and its second stage replaces
+        the link with a directory and mounts proc there itself."""
+        try:
+            return S.S_ISLNK(self.table.mounts[0].fs.lstat(name).st_mode)
+        except OSError:
+            return False
 
     @classmethod
     def attach(cls, session):
@@ -239,14 +251,19 @@ class Vfs:
             return f
         if fmt == S.S_IFDIR and writing and not flags & _O_PATH:
             raise Errno(errno.EISDIR)
+        device = None
         if (fmt == S.S_IFCHR or fmt == S.S_IFBLK) and fs.nodev and not flags & _O_PATH \
                 and not getattr(fs, "device_ok", _never)(node.rel):
-            raise Errno(errno.EACCES)
+            device = devfs.by_number(st.st_rdev) if fmt == S.S_IFCHR else None
+            if device is None:
+                raise Errno(errno.EACCES)
         if writing and not flags & _O_PATH and node.mount.ro and fmt not in (
                 S.S_IFCHR, S.S_IFBLK, S.S_IFIFO, S.S_IFSOCK):
             raise Errno(errno.EROFS)
         gen = fs.open(node.rel, flags, proc) if not flags & _O_PATH else None
-        if gen is not None:
+        if device is not None:
+            f = File(os.open(device, host_flags & ~os.O_CREAT), flags, node.guest)
+        elif gen is not None:
             f = self._generated(gen, flags, node)
         else:
             host = fs.host(node.rel, WRITE if writing and fmt == S.S_IFREG else READ)

@@ -8,8 +8,11 @@ and a placeholder for each device below.  The devices themselves are the host's:
 null, zero, full, random, urandom, tty, console, ptmx, and pts/ (the host's
 /dev/pts, so that ptsname() of a host ptmx names a pts the guest can open).
 
-Any other device node (mknod'd by the guest, or found in a root tree's /dev) is never
-passed through to a host device: opening it fails with EACCES, as on a nodev mount.
+A device node elsewhere (mknod'd by the guest, or found in a root tree's /dev) is
+never opened as the host file it is: one whose number is that of a device above (a tree
+made by debootstrap has /dev/null, c 1 3, and debootstrap checks that it can write to
+one it makes) opens that device, as devfs's own /dev/null would (`by_number`); any other
+fails with EACCES, as on a nodev mount.
 """
 
 import os
@@ -18,8 +21,20 @@ from .fs import register, READ, TMPFS_MAGIC, Stat
 from .tmpfs import TmpFs
 
 DEVICES = (b"null", b"zero", b"full", b"random", b"urandom", b"tty", b"console", b"ptmx")
+# Linux's numbers of DEVICES (Documentation/admin-guide/devices.txt)
+NUMBERS = {(1, 3): b"null", (1, 5): b"zero", (1, 7): b"full", (1, 8): b"random",
+           (1, 9): b"urandom", (5, 0): b"tty", (5, 1): b"console", (5, 2): b"ptmx"}
 LINKS = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0",
          b"stdout": b"/proc/self/fd/1", b"stderr": b"/proc/self/fd/2"}
+
+
+def by_number(rdev):
+    """Host path of the devfs device a character device node of number rdev stands for,
+    or None: the only host devices a device node outside devfs may open."""
+    name = NUMBERS.get((os.major(rdev), os.minor(rdev)))
+    if name is None or not os.path.exists(b"/dev/" + name):
+        return None
+    return b"/dev/" + name
 
 
 @register("devtmpfs", "devfs")
