@@ -458,6 +458,22 @@ def test_tree_device_nodes(busybox_tree):
     assert r.stderr.decode().count("Permission denied") == 3, r.stderr
 
 
+def test_host_devices_keep_their_metadata(busybox_tree):
+    """devfs passes the host's /dev/null through: a (root) guest's chmod, chown and
+    touch of it, by path or by descriptor, are EPERM and never change the host's node;
+    rm removes only the session's entry."""
+    before = os.stat("/dev/null")
+    snippet = ("chmod 600 /dev/null; chown 1:1 /dev/null; touch /dev/null; "
+               "exec 3>/dev/null; echo x >&3; "
+               "rm /dev/null && [ ! -e /dev/null ] && echo removed")
+    r = run_emulated(busybox_tree, snippet)
+    after = os.stat("/dev/null")
+    assert r.stdout.decode() == "removed\n", r.stderr
+    assert r.stderr.decode().count("not permitted") == 3, r.stderr
+    assert (after.st_mode, after.st_uid, after.st_gid, after.st_mtime_ns) == \
+        (before.st_mode, before.st_uid, before.st_gid, before.st_mtime_ns)
+
+
 def test_symlink_mount_point_is_left_alone(busybox_tree, tmp_path):
     """debootstrap --foreign leaves /proc -> /proc: as in a chroot, nothing is mounted on
     the link (Linux cannot mount on a symlink); the second stage replaces it with a

@@ -543,9 +543,18 @@ def chmod(t, path, mode):
     return fchmodat(t, AT_FDCWD, path, mode)
 
 
+def _not_a_device(host_fd):
+    """The host fd of a file whose metadata the guest may change: a device's is the
+    host's own node (devfs passes host devices through), never the guest's to change."""
+    mode = os.fstat(host_fd).st_mode
+    if S.S_ISCHR(mode) or S.S_ISBLK(mode):
+        raise Errno(errno.EPERM)
+    return host_fd
+
+
 @syscall("fchmod", "fd mode")
 def fchmod(t, fd, mode):
-    os.fchmod(t.proc.fds.get(s32(fd)).host_fd, mode & 0o7777)
+    os.fchmod(_not_a_device(t.proc.fds.get(s32(fd)).host_fd), mode & 0o7777)
     return 0
 
 
@@ -583,7 +592,7 @@ def lchown(t, path, uid, gid):
 
 @syscall("fchown", "fd int int")
 def fchown(t, fd, uid, gid):
-    os.fchown(t.proc.fds.get(s32(fd)).host_fd, _id(uid), _id(gid))
+    os.fchown(_not_a_device(t.proc.fds.get(s32(fd)).host_fd), _id(uid), _id(gid))
     return 0
 
 
@@ -618,7 +627,7 @@ def _utimens(t, dirfd, path, times, flags):
         f = t.proc.fds.get(dirfd)
         if flags:
             raise Errno(errno.EINVAL)
-        return host_result(_libc.futimens(f.host_fd, ts))
+        return host_result(_libc.futimens(_not_a_device(f.host_fd), ts))
     if path is None:
         raise Errno(errno.EFAULT)
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):

@@ -12,12 +12,16 @@ A device node elsewhere (mknod'd by the guest, or found in a root tree's /dev) i
 never opened as the host file it is: one whose number is that of a device above (a tree
 made by debootstrap has /dev/null, c 1 3, and debootstrap checks that it can write to
 one it makes) opens that device, as devfs's own /dev/null would (`by_number`); any other
-fails with EACCES, as on a nodev mount.
+fails with EACCES, as on a nodev mount.  The host's nodes themselves are never changed:
+chmod, chown and utimes of a device here are EPERM (fchmod/fchown of one too), and
+removing one removes only its placeholder.
 """
 
+import errno
 import os
 
-from .fs import register, READ, TMPFS_MAGIC, Stat
+from ..errors import Errno
+from .fs import register, READ, WRITE, TMPFS_MAGIC, Stat
 from .tmpfs import TmpFs
 
 DEVICES = (b"null", b"zero", b"full", b"random", b"urandom", b"tty", b"console", b"ptmx")
@@ -62,11 +66,10 @@ class DevFs(TmpFs):
         os.chmod(self.prefix + b"shm", 0o1777)
         os.mkdir(self.prefix + b"pts")
 
-    @staticmethod
-    def _device(rel):
-        """Host path of a passed-through device, or None."""
+    def _device(self, rel):
+        """Host path of a passed-through device, or None (also once it was removed)."""
         if rel in DEVICES:
-            return b"/dev/" + rel
+            return b"/dev/" + rel if os.path.lexists(self.prefix + rel) else None
         if rel == b"pts" or rel.startswith(b"pts/"):
             return b"/dev/" + rel
         return None
@@ -82,8 +85,12 @@ class DevFs(TmpFs):
 
     def host(self, rel, intent=READ):
         dev = self._device(rel)
-        if dev is not None:
+        if dev is not None and intent == WRITE:
+            # chmod, chown, utimes: they would change the host's own node (root guest)
+            raise Errno(errno.EPERM)
+        if dev is not None and intent == READ:
             return dev
+        # removing or renaming one touches only this /dev's placeholder
         return self.prefix + rel if rel else self.base
 
     def destroy(self):
