@@ -13,10 +13,11 @@ CODE = (b"\x48\xff\xc0" b"\x48\xff\xc3" b"\x48\x89\x05\xf3\x0f\x00\x00"
         b"\x48\x8b\x0c\x25\x00\x10\x40\x00" b"\xeb\xe9")
 
 
-def machine():
+def machine(code=CODE):
+    """An engine with `code` at BASE, 0x1000 bytes of data after it, and a vcpu there."""
     eng = create_engine()
     buf = mmap.mmap(-1, 0x2000)
-    buf[:len(CODE)] = CODE
+    buf[:len(code)] = code
     host = ctypes.addressof(ctypes.c_char.from_buffer(buf))
     eng.address_space.map(BASE, 0x2000, 7, host)
     vcpu = eng.new_vcpu()

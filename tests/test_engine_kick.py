@@ -5,15 +5,12 @@ there, restarts the instruction whose store already happened.  This drives read-
 write instructions while another thread kicks the vcpu thousands of times a second, and
 checks that each ran exactly once."""
 
-import ctypes
-import mmap
 import threading
 import time
 
-from blinkroot.cpu import create_engine
 from blinkroot.cpu import engine as E
+from test_debug_engine import BASE, machine
 
-BASE = 0x400000
 DATA = BASE + 0x1000
 # 0: add qword [rbx], 1; 4: xchg [rbx+8], rax; 8: inc rax; 11: add [rbx+16], rax
 # 15: dec rcx; 18: jnz 0; 20: syscall
@@ -30,15 +27,9 @@ def expected(rounds):
 
 
 def test_kicks_never_replay_part_of_an_instruction():
-    eng = create_engine()
-    buf = mmap.mmap(-1, 0x2000)
-    buf[:len(CODE)] = CODE
-    host = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-    eng.address_space.map(BASE, 0x2000, 7, host)
-    vcpu = eng.new_vcpu()
-    vcpu.activate()
+    _, vcpu, buf = machine(CODE)
     regs = vcpu.get_regs()
-    regs.rip, regs.rsp, regs.rbx, regs.rcx = BASE, BASE + 0x1800, DATA, ROUNDS
+    regs.rbx, regs.rcx = DATA, ROUNDS
     vcpu.set_regs(regs)
 
     done = threading.Event()
