@@ -35,21 +35,26 @@ int main(int argc, char **argv) {
 TOOLCHAINS = {"musl": ["musl-gcc", "-static"], "glibc": ["gcc"]}
 
 
-@pytest.fixture(scope="module")
-def programs(tmp_path_factory):
+def build_programs(tmp_path_factory, source, tag, flags=()):
+    """`source` built with -g by each toolchain present: {toolchain: executable}."""
     if shutil.which("gdb") is None:
         pytest.skip("gdb not installed")
-    d = tmp_path_factory.mktemp("gdb")
-    (d / "prog.c").write_text(PROG)
+    d = tmp_path_factory.mktemp(tag)
+    (d / "prog.c").write_text(source)
     out = {}
     for name, cc in TOOLCHAINS.items():
         if shutil.which(cc[0]) is None:
             continue
         exe = d / f"prog_{name}"
-        subprocess.run(cc + ["-g", "-O0", "-pthread", str(d / "prog.c"), "-o", str(exe)],
+        subprocess.run(cc + ["-g", "-O0", *flags, str(d / "prog.c"), "-o", str(exe)],
                        check=True)
         out[name] = exe
     return out
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory):
+    return build_programs(tmp_path_factory, PROG, "gdb", ["-pthread"])
 
 
 def gdb_session(exe, commands, args=()):

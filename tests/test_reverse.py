@@ -2,12 +2,10 @@
 system calls answered from the log.  gdb in batch mode against `blinkroot -g`."""
 
 import re
-import shutil
-import subprocess
 
 import pytest
 
-from test_gdbstub import gdb_session, TOOLCHAINS
+from test_gdbstub import build_programs, gdb_session
 
 PROG = r"""
 #include <unistd.h>
@@ -27,18 +25,7 @@ STEPS = 30
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory):
-    if shutil.which("gdb") is None:
-        pytest.skip("gdb not installed")
-    d = tmp_path_factory.mktemp("reverse")
-    (d / "prog.c").write_text(PROG)
-    out = {}
-    for name, cc in TOOLCHAINS.items():
-        if shutil.which(cc[0]) is None:
-            continue
-        exe = d / f"prog_{name}"
-        subprocess.run(cc + ["-g", "-O0", str(d / "prog.c"), "-o", str(exe)], check=True)
-        out[name] = exe
-    return out
+    return build_programs(tmp_path_factory, PROG, "reverse")
 
 
 def _dumps(text, tag):
