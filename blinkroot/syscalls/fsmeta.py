@@ -16,7 +16,7 @@ import struct
 from ..errors import Errno
 from ..vfs import AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
 from ..vfs.fs import READ, WRITE, CREATE, DELETE, MagicLink
-from .table import syscall, s32, s64
+from .table import syscall, s32
 from .files import host_result, LIBC as _libc
 from ..vfs.fs import Filesystem as _Filesystem
 
