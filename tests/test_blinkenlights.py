@@ -44,9 +44,10 @@ async def settle(app, pilot, timeout=60):
     raise AssertionError("the debugger never stopped")
 
 
-def make_app(argv, breakpoints=()):
+def make_app(argv, breakpoints=(), watchpoints=()):
     from blinkroot.debug.tui import Blinkenlights
-    return Blinkenlights([str(a) for a in argv], breakpoints=breakpoints)
+    return Blinkenlights([str(a) for a in argv], breakpoints=breakpoints,
+                         watchpoints=watchpoints)
 
 
 def test_step_and_breakpoints_by_symbol_and_plt(program, tmp_path):
@@ -105,3 +106,46 @@ def test_no_tui_flag_runs_like_blinkroot(program):
     res = subprocess.run([sys.executable, "-c", "from blinkroot.debug.cli import main; main()",
                           "-t", str(program)], capture_output=True, env=env, timeout=60)
     assert res.stdout == b"hello from the guest\n" and res.returncode == 9
+
+
+WATCHED = r"""
+#include <unistd.h>
+long watched;
+int main(void) {
+    int p[2];
+    pipe(p);
+    write(p[1], "ABCDEFGH", 8);
+    read(p[0], &watched, 8);        /* the kernel changes it */
+    watched += 1;                   /* an instruction changes it */
+    return 0;
+}
+"""
+
+
+def test_watchpoint_flag_stops_after_a_syscall_and_a_store(tmp_path):
+    """-w SYMBOL: blink's watchpoint stops whatever changed the bytes, a syscall too."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    (tmp_path / "w.c").write_text(WATCHED)
+    exe = tmp_path / "w"
+    subprocess.run(["gcc", "-O0", "-g", str(tmp_path / "w.c"), "-o", str(exe)], check=True)
+
+    async def scenario():
+        app = make_app([exe], watchpoints=["watched"])
+        async with app.run_test(size=(160, 50)) as pilot:
+            s = app.session
+            addr = s.symbols.resolve("watched")
+            seen = []
+            for _ in range(2):
+                await pilot.press("c")
+                await settle(app, pilot)
+                title, text = app.dialogs[-1]
+                assert title == "watchpoint" and f"{addr:#x}" in text
+                seen.append(s.client.read_u64(addr))
+                await pilot.press("enter")
+            assert seen == [int.from_bytes(b"ABCDEFGH", "little"),
+                            int.from_bytes(b"ABCDEFGH", "little") + 1]
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert app.dialogs[-1] == ("exited", "the program exited with status 0")
+    asyncio.run(scenario())

@@ -1,8 +1,10 @@
 """`blinkenlights [FLAG...] PROGRAM [ARG...]`: blink's debugger TUI, on textual.
 
-Flags as blink's: -b ADDR|SYMBOL (repeatable) pushes a breakpoint, -t runs without the
-TUI (as blinkroot does), -r runs a 16-bit boot-sector program in real mode (realmode.py),
--L PATH and -C ROOT pass through to blinkroot, -h help.
+Flags as blink's: -b ADDR|SYMBOL (repeatable) pushes a breakpoint, -w ADDR|SYMBOL a
+watchpoint (it stops after whatever changed the 8 bytes there, a system call included),
+-t runs without the TUI (as blinkroot does), -r runs a 16-bit boot-sector program in real
+mode (realmode.py), -L PATH, -C ROOT, -s and -Z pass through to blinkroot, -v prints the
+version, -h help; -j, -m, -R, -H and -V are accepted as blink's and change nothing here.
 """
 
 import os
@@ -21,6 +23,8 @@ i interrupt, m memory panel mode, ? help, q quit."""
                epilog=USAGE_EPILOG)
 @click.option("-b", "breakpoints", multiple=True, metavar="ADDR|SYMBOL",
               help="Push a breakpoint: a hex address or a symbol (name@plt too).")
+@click.option("-w", "watchpoints", multiple=True, metavar="ADDR|SYMBOL",
+              help="Push a watchpoint: stop after the 8 bytes there change.")
 @click.option("-t", "no_tui", is_flag=True, help="No TUI: run the program as blinkroot does.")
 @click.option("-r", "real_mode", is_flag=True,
               help="Real mode: PROGRAM is a flat 16-bit i8086 image (a boot sector) "
@@ -29,10 +33,23 @@ i interrupt, m memory panel mode, ? help, q quit."""
 @click.option("-L", "log_path", metavar="PATH", help="Log file (with -t).")
 @click.option("-j", "jit", is_flag=True, help="Accepted for blink compatibility.")
 @click.option("-m", "linear", is_flag=True, help="Accepted for blink compatibility.")
-@click.argument("program")
+@click.option("-s", "strace", count=True, help="Log system calls (blinkroot -s).")
+@click.option("-Z", "stats", is_flag=True, help="Print statistics at exit (blinkroot -Z).")
+@click.option("-R", "no_reactive", is_flag=True, help="Accepted for blink compatibility.")
+@click.option("-H", "no_highlight", is_flag=True, help="Accepted for blink compatibility.")
+@click.option("-V", "verbose", count=True, help="Accepted for blink compatibility.")
+@click.option("-v", "version", is_flag=True, help="Print the version and exit.")
+@click.argument("program", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(breakpoints, no_tui, real_mode, root, log_path, jit, linear, program, args):
+def command(breakpoints, watchpoints, no_tui, real_mode, root, log_path, jit, linear,
+            strace, stats, no_reactive, no_highlight, verbose, version, program, args):
     """Debug an x86-64 Linux PROGRAM in a terminal user interface."""
+    if version:
+        from .. import __version__
+        print(f"blinkenlights (blinkroot) {__version__}")
+        return
+    if program is None:
+        raise click.UsageError("Missing argument 'PROGRAM'.")
     if real_mode:
         from . import realmode
         if no_tui:
@@ -55,7 +72,7 @@ def command(breakpoints, no_tui, real_mode, root, log_path, jit, linear, program
         return
     if no_tui:
         from ..cli import main as blinkroot_main
-        argv = ["blinkroot"]
+        argv = ["blinkroot"] + ["-s"] * strace + ["-Z"] * stats
         if root:
             argv += ["-C", root]
         if log_path:
@@ -64,9 +81,9 @@ def command(breakpoints, no_tui, real_mode, root, log_path, jit, linear, program
         blinkroot_main()
         return
     from .tui import Blinkenlights
-    flags = ["-C", root] if root else []
+    flags = (["-C", root] if root else []) + ["-Z"] * stats
     app = Blinkenlights([program, *args], breakpoints=breakpoints, blinkroot_flags=flags,
-                        root=root)
+                        root=root, watchpoints=watchpoints)
     app.run()
     s = app.session
     if s is not None and s.exited:

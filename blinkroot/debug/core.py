@@ -253,9 +253,14 @@ class Debugger:
             forking = fork_kind(args)
             if forking is not None:
                 self.prepare_fork(forking)
+            before = self._watched_bytes(t)
             ok = self.reverse.on_syscall(t, ev)
+            changed = self._changed_watch(t, before)
             if self.child_stop:
                 self._child_stops(t)
+            elif changed is not None:
+                # blink's -w: a watchpoint stops whatever changed the bytes, the kernel too
+                self.report(t, Stop(signal=SIGTRAP, reason="watch", addr=changed))
             else:
                 self._hold(t)   # stopped while blocked in the call (request_interrupt)
             return ok
@@ -299,6 +304,29 @@ class Debugger:
                 return t.on_event(ev)   # passed on: the kernel delivers the signal
             return True                 # suppressed: the instruction runs again
         return t.on_event(ev)
+
+    def _watched_bytes(self, t):
+        """The bytes under each write (or access) watchpoint, before a system call."""
+        out = {}
+        for (a, n, k), gk in self.watchpoints.items():
+            if gk in (2, 4):
+                try:
+                    out[a] = t.mem.read(a, n)
+                except Exception:
+                    out[a] = None
+        return out
+
+    def _changed_watch(self, t, before):
+        """The address of a watchpoint whose bytes the system call changed, or None."""
+        for a, old in before.items():
+            n = next((n for (wa, n, _k) in self.watchpoints if wa == a), 0)
+            try:
+                now = t.mem.read(a, n)
+            except Exception:
+                now = None
+            if now != old:
+                return a
+        return None
 
     def watch_reason(self, ev):
         return {2: "watch", 3: "rwatch", 4: "awatch"}.get(self._watch_kind(ev), "awatch")

@@ -168,6 +168,10 @@ class Client:
     def remove_breakpoint(self, addr):
         return self.request(f"z0,{addr:x},1") == "OK"
 
+    def insert_watchpoint(self, addr, length):
+        """A write watchpoint (Z2): the stop comes after whatever changed the bytes."""
+        return self.request(f"Z2,{addr:x},{length:x}") == "OK"
+
     def threads(self):
         out = []
         r = self.request("qfThreadInfo")

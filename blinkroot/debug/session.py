@@ -313,6 +313,9 @@ class Session:
         self.client.insert_breakpoint(addr)
         return True
 
+    def add_watchpoint(self, addr, length=8):
+        return self.client.insert_watchpoint(addr, length)
+
     def interrupt(self):
         self.client.interrupt()
 

@@ -87,10 +87,12 @@ class Blinkenlights(App):
         Binding("question_mark", "help", "help"), Binding("q", "quit_debugger", "quit"),
     ]
 
-    def __init__(self, argv, breakpoints=(), blinkroot_flags=(), root=None, session=None):
+    def __init__(self, argv, breakpoints=(), blinkroot_flags=(), root=None, session=None,
+                 watchpoints=()):
         super().__init__()
         self.argv = list(argv)
         self.initial_breakpoints = list(breakpoints)
+        self.initial_watchpoints = list(watchpoints)
         self.blinkroot_flags = list(blinkroot_flags)
         self.root = root
         self.session = session
@@ -123,6 +125,10 @@ class Blinkenlights(App):
                 self.message = f"no symbol {spec!r}"
             else:
                 s.toggle_breakpoint(addr)
+        for spec in self.initial_watchpoints:
+            addr = s.symbols.resolve(spec)
+            if addr is None or not s.add_watchpoint(addr):
+                self.message = f"cannot watch {spec!r}"
         s.output_listeners.append(lambda _d: self.call_from_thread(self.draw_terminal))
         self.set_interval(0.5, self.draw_syscalls)
         self.draw()
