@@ -27,6 +27,9 @@ def cp437(b):
 HELP = """\
  s   step one instruction        n   next (step over calls)
  f   finish (run until return)   c   continue
+ S   reverse-step (back one      C   reverse-continue (back to the
+     instruction)                    last breakpoint hit, or the start)
+ mouse wheel over the disassembly: up goes back in time (S), down steps (s)
  b   toggle breakpoint at rip    i / ctrl+c  interrupt
  m   memory panel: follow operand / stack
  ?   this help                   q   quit (kills the program)
@@ -63,6 +66,18 @@ class Panel(Static):
         self.border_title = title
 
 
+class DisasmPanel(Panel):
+    """The disassembly: as in blink, the mouse wheel moves through time over it."""
+
+    def on_mouse_scroll_up(self, event):
+        event.stop()
+        self.app.action_reverse_step()
+
+    def on_mouse_scroll_down(self, event):
+        event.stop()
+        self.app.action_step()
+
+
 class Blinkenlights(App):
     TITLE = "blinkenlights"
     CSS = """
@@ -81,6 +96,7 @@ class Blinkenlights(App):
     BINDINGS = [
         Binding("s", "step", "step"), Binding("n", "next", "next"),
         Binding("f", "finish", "finish"), Binding("c", "cont", "continue"),
+        Binding("S", "reverse_step", "back"), Binding("C", "reverse_cont", "rev-cont"),
         Binding("b", "toggle_break", "break"), Binding("m", "memory_mode", "memory", show=False),
         Binding("i", "interrupt", "interrupt", show=False),
         Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
@@ -102,7 +118,7 @@ class Blinkenlights(App):
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         with Horizontal(id="top"):
-            yield Panel("disassembly", id="disasm")
+            yield DisasmPanel("disassembly", id="disasm")
             with Vertical(id="right"):
                 yield Panel("registers", id="regs")
                 yield Panel("stack", id="stack")
@@ -272,6 +288,8 @@ class Blinkenlights(App):
         msg = s.stop_message()
         if s.stop.kind == "T" and "swbreak" in s.stop.info:
             self.message = f"breakpoint {s.symbols.describe(s.rip) or hex(s.rip)}"
+        if getattr(s, "at_history_start", False):
+            self.message = "no more reverse-execution history (the start of the recording)"
         self.draw()
         if msg is not None:
             self.dialogs.append(msg)
@@ -288,6 +306,20 @@ class Blinkenlights(App):
 
     def action_cont(self):
         self._run(self.session.cont)
+
+    def action_reverse_step(self):
+        if getattr(self.session, "can_reverse", False):
+            self._run(self.session.reverse_step)
+        else:
+            self.message = "reverse execution is not available here"
+            self.draw()
+
+    def action_reverse_cont(self):
+        if getattr(self.session, "can_reverse", False):
+            self._run(self.session.reverse_cont)
+        else:
+            self.message = "reverse execution is not available here"
+            self.draw()
 
     def action_interrupt(self):
         if self.busy:
