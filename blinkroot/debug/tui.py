@@ -148,12 +148,17 @@ class Blinkenlights(App):
             self.session.close()
 
     # -- drawing ----------------------------------------------------------------------------
+    def panel(self, selector):
+        """A widget of the main screen (a dialog may be on top: the timer and the guest's
+        output still draw underneath)."""
+        return self.screen_stack[0].query_one(selector)
+
     def draw(self):
         s = self.session
         state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
         where = s.symbols.describe(s.rip) if not s.stop.exited else ""
         status = Text(f" {s.program}  {state}  {s.position_text()} {where}  {self.message}")
-        self.query_one("#status", Static).update(status)
+        self.panel("#status").update(status)
         if not s.stop.exited:
             self.draw_disasm()
             self.draw_regs()
@@ -175,7 +180,7 @@ class Blinkenlights(App):
             t.append(bp, style="bold red")
             t.append(f"{mark}{addr:0{s.addr_digits}x} {raw[:8].hex(' '):<24} {text}\n",
                      style=style)
-        self.query_one("#disasm", Panel).update(t)
+        self.panel("#disasm").update(t)
 
     def draw_regs(self):
         s = self.session
@@ -185,7 +190,7 @@ class Blinkenlights(App):
             t.append(f"{name:>7} ", style="dim")
             t.append(f"{v:0{s.reg_digits}x}", style="bold yellow reverse" if changed else "")
             t.append("\n" if i % 2 else "  ")
-        self.query_one("#regs", Panel).update(t)
+        self.panel("#regs").update(t)
 
     def draw_stack(self):
         s = self.session
@@ -197,7 +202,7 @@ class Blinkenlights(App):
             if desc:
                 t.append(f" {desc}", style="cyan")
             t.append("\n")
-        self.query_one("#stack", Panel).update(t)
+        self.panel("#stack").update(t)
 
     def draw_memory(self):
         s = self.session
@@ -215,7 +220,7 @@ class Blinkenlights(App):
                 t.append(f"{b:02x}", style="reverse" if hot else "")
                 t.append(" ")
             t.append("".join(cp437(b) for b in chunk) + "\n")
-        panel = self.query_one("#memory", Panel)
+        panel = self.panel("#memory")
         panel.border_title = f"memory {focus:#x}"
         panel.update(t)
 
@@ -230,12 +235,12 @@ class Blinkenlights(App):
         for tid in tids:
             cur = tid == s.stop.thread
             t.append(f"{'*' if cur else ' '} thread {tid}\n", style="bold" if cur else "")
-        self.query_one("#threads", Panel).update(t)
+        self.panel("#threads").update(t)
 
     def draw_terminal(self):
         s = self.session
         text = bytes(s.output[-8192:]).decode("utf-8", "replace").replace("\r\n", "\n")
-        panel = self.query_one("#term", Panel)
+        panel = self.panel("#term")
         lines = text.split("\n")[-max(1, panel.size.height - 2):]
         panel.update(Text.from_ansi("\n".join(lines)))
 
@@ -243,7 +248,7 @@ class Blinkenlights(App):
         s = self.session
         if s is None:
             return
-        panel = self.query_one("#syscalls", Panel)
+        panel = self.panel("#syscalls")
         lines = s.syscall_log(max(1, panel.size.height - 2))
         panel.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
 
