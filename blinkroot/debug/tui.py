@@ -5,6 +5,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -240,7 +241,10 @@ class Blinkenlights(App):
     def draw_terminal(self):
         s = self.session
         text = bytes(s.output[-8192:]).decode("utf-8", "replace").replace("\r\n", "\n")
-        panel = self.panel("#term")
+        try:
+            panel = self.panel("#term")
+        except NoMatches:       # output arrived while the app closes
+            return
         lines = text.split("\n")[-max(1, panel.size.height - 2):]
         panel.update(Text.from_ansi("\n".join(lines)))
 
@@ -248,7 +252,10 @@ class Blinkenlights(App):
         s = self.session
         if s is None:
             return
-        panel = self.panel("#syscalls")
+        try:
+            panel = self.panel("#syscalls")
+        except NoMatches:       # the timer fired while the app closes
+            return
         lines = s.syscall_log(max(1, panel.size.height - 2))
         panel.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
 
