@@ -108,6 +108,105 @@ def test_no_tui_flag_runs_like_blinkroot(program):
     assert res.stdout == b"hello from the guest\n" and res.returncode == 9
 
 
+REVERSE_PROG = r"""
+#include <unistd.h>
+int counter;
+void tick(int i) { counter += i; }
+int main(void) {
+    for (int i = 0; i < 3; i++) {
+        tick(i);
+        if (i == 1) write(1, "hello once\n", 11);
+    }
+    return counter;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def reverse_program(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    d = tmp_path_factory.mktemp("blrev")
+    (d / "r.c").write_text(REVERSE_PROG)
+    exe = d / "r"
+    subprocess.run(["gcc", "-O0", "-g", str(d / "r.c"), "-o", str(exe)], check=True)
+    return exe
+
+
+def test_reverse_step_and_reverse_continue(reverse_program):
+    """S goes back one instruction (registers as they were on the way forward, panel
+    and all), the mouse wheel over the disassembly too; C goes back to the previous
+    breakpoint hit, then to the start of the recording; the guest's write is not
+    repeated when the program runs forward again."""
+    from textual import events
+
+    def regs_text(app):
+        return str(app.query_one("#regs").render())
+
+    async def scenario():
+        app = make_app([reverse_program], breakpoints=["main"])
+        async with app.run_test(size=(160, 50)) as pilot:
+            s = app.session
+            assert s.can_reverse
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert s.symbols.describe(s.rip) == "main"
+            seen = []
+            for _ in range(25):
+                seen.append((dict(s.regs), regs_text(app)))
+                await pilot.press("s")
+                await settle(app, pilot)
+            assert len({r["rip"] for r, _ in seen}) > 10
+            for regs, text in reversed(seen[-20:]):
+                await pilot.press("S")
+                await settle(app, pilot)
+                assert s.regs == regs and regs_text(app) == text, app.message
+            # The mouse wheel over the disassembly: down steps, up goes back.
+            panel = app.query_one("#disasm")
+            here = dict(s.regs)
+            panel.post_message(events.MouseScrollDown(panel, 1, 1, 0, 1, 0, False, False,
+                                                      False))
+            await settle(app, pilot)
+            assert s.rip == seen[6][0]["rip"]
+            panel.post_message(events.MouseScrollUp(panel, 1, 1, 0, -1, 0, False, False,
+                                                    False))
+            await settle(app, pilot)
+            assert s.regs == here
+            # Breakpoint hits: tick(0), tick(1), tick(2), then back to tick(1), tick(0).
+            s.toggle_breakpoint(s.symbols.resolve("tick"))
+            for i in range(3):
+                await pilot.press("c")
+                await settle(app, pilot)
+                assert s.symbols.describe(s.rip) == "tick" and s.regs["rdi"] == i
+            assert bytes(s.output).count(b"hello once") == 1
+            for i in (1, 0):
+                await pilot.press("C")
+                await settle(app, pilot)
+                assert s.symbols.describe(s.rip) == "tick" and s.regs["rdi"] == i, \
+                    app.message
+                assert app.message.startswith("breakpoint tick")
+            await pilot.press("C")      # the breakpoint at main
+            await settle(app, pilot)
+            assert app.message == "breakpoint main" and s.regs == seen[0][0]
+            await pilot.press("C")      # no hit before: back to the start of the recording
+            await settle(app, pilot)
+            assert "no more reverse-execution history" in app.message
+            assert s.symbols.describe(s.rip) != "main"
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert s.regs == seen[0][0]
+            for i in range(3):
+                await pilot.press("c")
+                await settle(app, pilot)
+                assert s.regs["rdi"] == i
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert app.dialogs[-1] == ("exited", "the program exited with status 3")
+            assert bytes(s.output).count(b"hello once") == 1
+            await pilot.press("enter")
+    asyncio.run(scenario())
+
+
 WATCHED = r"""
 #include <unistd.h>
 long watched;

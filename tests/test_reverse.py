@@ -63,3 +63,59 @@ def test_reverse_stepi_across_write_and_reverse_continue(programs, tc):
     assert "No more reverse-execution history" in text.split("<begin>")[0], text
     assert "exited normally" in text, text
     assert out == b"hello once\n"
+
+
+LONG_PROG = r"""
+#include <stdio.h>
+#include <unistd.h>
+volatile unsigned long sink;
+void tick(int i) { sink += i; }
+void at3(void) { sink++; }
+void done(void) { sink++; }
+int main(void) {
+    for (int i = 0; i < 12; i++) {
+        tick(i);
+        if (i == 3) at3();
+        for (int k = 0; k < 300000; k++) sink += k ^ i;
+        char line[32];
+        write(1, line, snprintf(line, sizeof line, "round %d\n", i));
+    }
+    done();
+    return 0;
+}
+"""
+
+
+def test_checkpoints_while_running_thinned_out(tmp_path, monkeypatch):
+    """A long `continue` leaves checkpoints on the way (BLINKROOT_CHECKPOINT_SECONDS),
+    thinned out to BLINKROOT_CHECKPOINTS; reverse-stepi from its end replays from the
+    last of them, reverse-continue finds the hits before, and the run forward again
+    answers the writes from the log."""
+    if shutil.which("gdb") is None or shutil.which("gcc") is None:
+        pytest.skip("gdb or gcc missing")
+    (tmp_path / "long.c").write_text(LONG_PROG)
+    exe = tmp_path / "long"
+    subprocess.run(["gcc", "-g", "-O0", str(tmp_path / "long.c"), "-o", str(exe)], check=True)
+    monkeypatch.setenv("BLINKROOT_CHECKPOINT_SECONDS", "0.02")
+    monkeypatch.setenv("BLINKROOT_CHECKPOINTS", "6")
+    monkeypatch.setenv("BLINKROOT_REVERSE_TRACE", "1")
+    cmds = ["break done", "continue", "echo <end 0>\\n", REGS,
+            "reverse-stepi", "reverse-stepi", "stepi", "stepi", "echo <again 0>\\n", REGS,
+            "break tick", "reverse-continue", "print i", "reverse-continue", "print i",
+            "delete", "break at3", "reverse-continue", "echo <at3>\\n", "up", "print i",
+            "delete", "continue"]
+    text, (out, err, _status) = gdb_session(exe, cmds)
+    err = err.decode()
+    end, again = _dumps(text, "end"), _dumps(text, "again")
+    assert end and again and end == again, text
+    assert re.search(r"\$1 = 11\b.*\$2 = 10\b", text, re.S), text
+    assert re.search(r"<at3>\n.*\$3 = 3\b", text, re.S), text
+    assert "exited normally" in text, text
+    assert out == b"".join(b"round %d\n" % i for i in range(12))
+    kept = [int(n) for n in re.findall(r"checkpoint at \d+ .* kept (\d+)", err)]
+    assert len(kept) > 8 and max(kept) == 6, err
+    # The first reverse-stepi replayed from a checkpoint made while running, and left
+    # one just before its goal for the second.
+    goes = re.findall(r"goto from the checkpoint at (\d+) .* to (\d+), now at (\d+)", err)
+    (cp1, t1, now1), (cp2, t2, _n2) = [tuple(map(int, g)) for g in goes[:2]]
+    assert 0 < cp1 < t1 == now1 - 1 and t2 == t1 - 1 and t1 - cp2 <= 2000, err

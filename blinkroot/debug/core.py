@@ -285,6 +285,8 @@ class Debugger:
         if kind is E.STEP:
             if t.vcpu.single_step:
                 self.report(t, Stop(signal=SIGTRAP))
+            elif self.reverse.enabled:
+                self.reverse.tick(t)        # a periodic checkpoint while running
             return True
         if kind is E.BREAK:
             if ev.addr in self.breakpoints:

@@ -31,6 +31,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 from ..cpu import engine as E
 
@@ -41,9 +42,23 @@ FROM_LOG = {
     99, 100, 128, 201, 217, 228, 230, 232, 247, 270, 271, 275, 276, 278, 281, 288, 295,
     296, 299, 307, 318, 326,
 }
+# At stops: a checkpoint when this many instructions ran since the last one.
 INTERVAL = int(os.environ.get("BLINKROOT_CHECKPOINT_INTERVAL", "2000"))
-MAX_CHECKPOINTS = int(os.environ.get("BLINKROOT_CHECKPOINTS", "16"))
+# While running (continue, or a replay): one every this many seconds; the engine stops
+# every TICK instructions to look at the clock.
+SECONDS = float(os.environ.get("BLINKROOT_CHECKPOINT_SECONDS", "1"))
+TICK = 1 << 21
+# Kept: the first, the newest, and in between fewer the older they are (thin_out).
+MAX_CHECKPOINTS = max(3, int(os.environ.get("BLINKROOT_CHECKPOINTS", "16")))
 POLLRDHUP = 0x2000
+TRACE = os.environ.get("BLINKROOT_REVERSE_TRACE") == "1"
+
+
+def trace(text):
+    """BLINKROOT_REVERSE_TRACE=1: checkpoints and replays on stderr (what they cost)."""
+    if TRACE:
+        sys.stderr.write(f"blinkroot: reverse: pid {os.getpid()} cpu {time.process_time():.2f}"
+                         f" s: {text}\n")
 
 
 class Syscall:
@@ -93,6 +108,10 @@ class Recorder:
         self.rc_end = None          # reverse-continue search: hits before this count
         self.rc_hits = []
         self.refused = None         # why reverse execution is off, for the frontend
+        self.rc_from = None         # the checkpoint the reverse-continue search began at
+        self.tick_at = None         # the next look at the clock (an instruction count)
+        self.near = None            # replaying: a checkpoint here, just before the goal
+        self.last_time = 0.0        # when the newest checkpoint was taken
 
     # -- switching on ---------------------------------------------------------------------
     def attach(self, proc):
@@ -185,16 +204,51 @@ class Recorder:
         return ok
 
     # -- checkpoints ------------------------------------------------------------------------
+    def _arm(self):
+        """The engine stops (a STEP event) at the next of: a look at the clock, the
+        checkpoint before the goal, the goal (or where a reverse-continue began)."""
+        goal = self.goal[0] if self.goal is not None else self.rc_end
+        marks = [m for m in (self.tick_at, self.near, goal) if m is not None]
+        self.dbg.proc.engine.stop_at = min(marks) if marks else None
+
     def at_stop(self, t):
         """The process is stopping (in the reporting guest thread): maybe fork a
         checkpoint.  True in a checkpoint's copy that was resumed: it runs on."""
         if not self.enabled or len(self.dbg.proc.threads) != 1:
             return
         count = self.count
+        if self.tick_at is None or self.tick_at <= count:
+            self.tick_at = count + TICK
+        self._arm()
         if self.checkpoints and count - self.checkpoints[-1].count < INTERVAL:
             return
+        return self.checkpoint(t)
+
+    def tick(self, t):
+        """The engine stopped at _arm's mark while running: a checkpoint if the last one
+        is SECONDS old (or this is the one just before a replay's goal).  Always True: the
+        thread runs on (in a resumed checkpoint's copy too)."""
+        if not self.enabled or len(self.dbg.proc.threads) != 1:
+            return True
+        count = self.count
+        due = False
+        if self.near is not None and count >= self.near:
+            self.near = None
+            due = True
+        if self.tick_at is not None and count >= self.tick_at:
+            self.tick_at = count + TICK
+            due = due or time.monotonic() - self.last_time >= SECONDS
+        if due and self.checkpoint(t):
+            return True
+        self._arm()
+        return True
+
+    def checkpoint(self, t):
+        """Fork a checkpoint here.  True in its copy when that is resumed."""
+        count = self.count
         if self.checkpoints and self.checkpoints[-1].count >= count:
             return
+        t0 = time.perf_counter()
         # Fork twice, so the checkpoint is no child of the guest's: its wait4(-1) must not
         # reap it, nor its end be a SIGCHLD to the guest.
         r, w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -213,9 +267,37 @@ class Recorder:
         os.close(rp)
         os.waitpid(mid, 0)
         r.close()
-        self.checkpoints.append(Checkpoint(count, pid, w, len(self.log)))
-        if len(self.checkpoints) > MAX_CHECKPOINTS:
-            self.discard([self.checkpoints.pop(1)])     # keep the start of the recording
+        # The middle process's end is a host SIGCHLD, which the signal watcher turns
+        # into a kick of the vcpu.  Let it land now, between two runs of the engine,
+        # where it is harmless: a stop requested in the middle of a run may end it
+        # after Unicorn counted an instruction it did not run, and the counts of the
+        # recording and the replay would part.
+        deadline = time.monotonic() + 0.2
+        while not t.vcpu.kicked and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        self.checkpoints.append(Checkpoint(count, pid, w, self.replay_idx))
+        self.last_time = time.monotonic()
+        while len(self.checkpoints) > MAX_CHECKPOINTS:
+            self.discard([self.checkpoints.pop(self.thin_out())])
+        trace(f"checkpoint at {count} pid {pid} fork {1000 * (time.perf_counter() - t0):.1f} ms"
+              f" kept {len(self.checkpoints)}: {' '.join(str(c.count) for c in self.checkpoints)}")
+
+    def thin_out(self):
+        """Which checkpoint to drop: never the first (the start of the recording) nor
+        the newest; of the others, the one whose loss leaves the smallest gap for its age
+        (the gap over the distance from its older end to now).  Steady running so keeps
+        gaps that grow geometrically with age: a recent position is reached with little
+        replay, an old one with replay in proportion to how far back it is."""
+        cps = self.checkpoints
+        now = cps[-1].count
+        best, pick = None, 1
+        for i in range(1, len(cps) - 1):
+            if cps[i] is self.rc_from and self.rc_end is not None:
+                continue            # a reverse-continue search goes back to it
+            score = (cps[i + 1].count - cps[i - 1].count) / (now - cps[i - 1].count + 1)
+            if best is None or score < best:
+                best, pick = score, i
+        return pick
 
     def _checkpoint_child(self, t, r, w):
         """A checkpoint: wait until asked to go on, then fork a copy that does (and wait
@@ -223,7 +305,7 @@ class Recorder:
         poller = select.poll()
         poller.register(r.fileno(), select.POLLIN)
         conn_fd = -1
-        me = Checkpoint(self.count, os.getpid(), w, len(self.log))
+        me = Checkpoint(self.count, os.getpid(), w, self.replay_idx)
         while True:
             if conn_fd < 0:
                 conn = getattr(self.dbg, "conn", None)
@@ -262,7 +344,13 @@ class Recorder:
         t.kernel.host_signals = []
         proc.engine.after_fork_in_child(t.vcpu)
         hostsig.install(t.kernel, proc)
-        self.checkpoints.append(me)
+        # Checkpoints dropped since this one was made (thin_out) are gone: the process
+        # that handed over knows which live.
+        alive = msg["alive"]
+        gone = [c for c in self.checkpoints if c.pid not in alive]
+        for c in gone:
+            c.wfd.close()
+        self.checkpoints = [c for c in self.checkpoints if c.pid in alive] + [me]
         self.log = self.log[:me.log_len] + msg["log"]
         self.replay_idx = me.log_len
         dbg.cond = threading.Condition()
@@ -277,26 +365,46 @@ class Recorder:
         for wp in set(msg["watchpoints"]) - set(dbg.watchpoints):
             eng.add_watchpoint(*wp)
         dbg.watchpoints = dict(msg["watchpoints"])
-        self.goal = self.rc_end = None
+        self.goal = self.rc_end = self.near = None
         self.rc_hits = []
+        self.rc_from = me
+        self.tick_at = me.count + TICK
+        self.last_time = time.monotonic()
         if msg["mode"] == "goto":
-            self.goal = (msg["target"], msg.get("reason", ""), msg.get("addr", 0),
+            target = msg["target"]
+            self.goal = (target, msg.get("reason", ""), msg.get("addr", 0),
                          msg.get("begin", False))
-            eng.stop_at = msg["target"]
+            if target - me.count > 2 * INTERVAL:
+                self.near = target - INTERVAL   # the next reverse-stepi starts there
         else:
             self.rc_end = msg["end"]
-            eng.stop_at = msg["end"]
             t.vcpu.resume_bp = None     # a breakpoint right here is a hit too
+        self._arm()
         dbg.took_over(msg["frontend"], fds)
         # Back in report(): the thread runs on, as if resumed.
 
     def handover(self, cp, msg):
         """Let checkpoint cp go on with msg, and end this process."""
-        msg["log"] = self.log[cp.log_len:]
         msg["breakpoints"] = set(self.dbg.breakpoints)
         msg["watchpoints"] = dict(self.dbg.watchpoints)
         msg["frontend"] = self.dbg.frontend_state()
-        _send_msg(cp.wfd, msg, self.dbg.frontend_fds())
+        while True:
+            msg["log"] = self.log[cp.log_len:]
+            msg["alive"] = {c.pid for c in self.checkpoints}
+            trace(f"{msg['mode']} from the checkpoint at {cp.count} (pid {cp.pid}) to "
+                  f"{msg.get('target', msg.get('end'))}, now at {self.count}"
+                  + (f" (a hit at {msg['addr']:#x})" if msg.get("addr") else ""))
+            try:
+                _send_msg(cp.wfd, msg, self.dbg.frontend_fds())
+                break
+            except OSError as e:            # it died: an earlier one replays further
+                sys.stderr.write(f"blinkroot: reverse: the checkpoint at {cp.count} is "
+                                 f"gone ({e})\n")
+                i = self.checkpoints.index(cp)
+                self.discard([self.checkpoints.pop(i)])
+                if i == 0:
+                    raise
+                cp = self.checkpoints[i - 1]
         self.discard([c for c in self.checkpoints if c.count > cp.count])
         os._exit(0)
 
@@ -336,10 +444,13 @@ class Recorder:
         if self.goal is not None:
             target, reason, addr, begin = self.goal
             if count < target:
-                if kind is E.BREAK or kind is E.WATCH or kind is E.STEP:
+                if kind is E.STEP:
+                    return self.tick(t)
+                if kind is E.BREAK or kind is E.WATCH:
                     return True
                 return "kernel"
             self.goal = None
+            trace(f"arrived at {count}, rip {t.vcpu.get_regs().rip:#x}")
             stop = Stop(signal=SIGTRAP, reason=reason, addr=addr)
             if begin:
                 stop.extra["replaylog"] = "begin"
@@ -352,14 +463,18 @@ class Recorder:
                 if kind is E.WATCH:
                     self.rc_hits.append((count, self.dbg.watch_reason(ev), ev.addr))
                     return True
-                if kind is E.BREAK or kind is E.STEP:
+                if kind is E.STEP:
+                    return self.tick(t)
+                if kind is E.BREAK:
                     return True
                 return "kernel"
             # Arrived where the search began.
-            me = self.checkpoints[-1]
+            me = self.rc_from
             if self.rc_hits:
                 count, reason, addr = self.rc_hits[-1]
-                self.handover(me, {"mode": "goto", "target": count, "reason": reason,
+                # From the newest checkpoint before the hit (maybe one made on the way).
+                cp = ([c for c in self.checkpoints if c.count < count] or [me])[-1]
+                self.handover(cp, {"mode": "goto", "target": count, "reason": reason,
                                    "addr": addr})
             earlier = [c for c in self.checkpoints if c.count < me.count]
             if earlier:

@@ -122,6 +122,16 @@ class Client:
             return StopReply(self.request(f"vCont;s:{step_thread:x}"))
         return StopReply(self.request("vCont;c"))
 
+    def reverse(self, step=False):
+        """reverse-stepi (bs) or reverse-continue (bc); the stop reply, or None when the
+        stub refuses (no recording: reverse execution off, several threads, ...)."""
+        r = self.request("bs" if step else "bc")
+        return StopReply(r) if r[:1] in ("T", "S", "W", "X") else None
+
+    @property
+    def can_reverse(self):
+        return "ReverseStep+" in self.features
+
     def set_thread(self, tid):
         self.request(f"Hg{tid:x}")
 

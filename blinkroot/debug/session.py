@@ -17,7 +17,7 @@ import threading
 
 import capstone
 
-from .rsp import Client, StopReply
+from .rsp import Client, RspError, StopReply
 from .symbols import SymbolTable, elf_symbols
 
 SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP",
@@ -303,6 +303,34 @@ class Session:
         if ret is None:
             return self.step()
         return self.run_to(ret, min_rsp=slot)
+
+    # -- reverse execution (the stub's bs/bc: reverse.py's checkpoints and replay) --------
+    @property
+    def can_reverse(self):
+        return self.client.can_reverse
+
+    def _reverse(self, step):
+        if self.stop.exited:
+            return self.stop
+        if not self.can_reverse:
+            raise RspError("reverse execution is not available (BLINKROOT_REVERSE=0?)")
+        stop = self.client.reverse(step)
+        if stop is None:
+            raise RspError("reverse execution refused (see the terminal panel)")
+        return self._after(stop)
+
+    def reverse_step(self):
+        """Back one instruction (gdb's reverse-stepi)."""
+        return self._reverse(True)
+
+    def reverse_cont(self):
+        """Back to the last breakpoint hit before here, or the start of the recording
+        (gdb's reverse-continue)."""
+        return self._reverse(False)
+
+    @property
+    def at_history_start(self):
+        return self.stop.info.get("replaylog") == "begin"
 
     def toggle_breakpoint(self, addr):
         if addr in self.breakpoints:

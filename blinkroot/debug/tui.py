@@ -5,6 +5,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -27,6 +28,9 @@ def cp437(b):
 HELP = """\
  s   step one instruction        n   next (step over calls)
  f   finish (run until return)   c   continue
+ S   reverse-step (back one      C   reverse-continue (back to the
+     instruction)                    last breakpoint hit, or the start)
+ mouse wheel over the disassembly: up goes back in time (S), down steps (s)
  b   toggle breakpoint at rip    i / ctrl+c  interrupt
  m   memory panel: follow operand / stack
  ?   this help                   q   quit (kills the program)
@@ -63,6 +67,18 @@ class Panel(Static):
         self.border_title = title
 
 
+class DisasmPanel(Panel):
+    """The disassembly: as in blink, the mouse wheel moves through time over it."""
+
+    def on_mouse_scroll_up(self, event):
+        event.stop()
+        self.app.action_reverse_step()
+
+    def on_mouse_scroll_down(self, event):
+        event.stop()
+        self.app.action_step()
+
+
 class Blinkenlights(App):
     TITLE = "blinkenlights"
     CSS = """
@@ -81,6 +97,7 @@ class Blinkenlights(App):
     BINDINGS = [
         Binding("s", "step", "step"), Binding("n", "next", "next"),
         Binding("f", "finish", "finish"), Binding("c", "cont", "continue"),
+        Binding("S", "reverse_step", "back"), Binding("C", "reverse_cont", "rev-cont"),
         Binding("b", "toggle_break", "break"), Binding("m", "memory_mode", "memory", show=False),
         Binding("i", "interrupt", "interrupt", show=False),
         Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
@@ -104,7 +121,7 @@ class Blinkenlights(App):
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         with Horizontal(id="top"):
-            yield Panel("disassembly", id="disasm")
+            yield DisasmPanel("disassembly", id="disasm")
             with Vertical(id="right"):
                 yield Panel("registers", id="regs")
                 yield Panel("stack", id="stack")
@@ -138,12 +155,17 @@ class Blinkenlights(App):
             self.session.close()
 
     # -- drawing ----------------------------------------------------------------------------
+    def panel(self, selector):
+        """A widget of the main screen (a dialog may be on top: the timer and the guest's
+        output still draw underneath)."""
+        return self.screen_stack[0].query_one(selector)
+
     def draw(self):
         s = self.session
         state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
         where = s.symbols.describe(s.rip) if not s.stop.exited else ""
         status = Text(f" {s.program}  {state}  {s.position_text()} {where}  {self.message}")
-        self.query_one("#status", Static).update(status)
+        self.panel("#status").update(status)
         if not s.stop.exited:
             self.draw_disasm()
             self.draw_regs()
@@ -165,7 +187,7 @@ class Blinkenlights(App):
             t.append(bp, style="bold red")
             t.append(f"{mark}{addr:0{s.addr_digits}x} {raw[:8].hex(' '):<24} {text}\n",
                      style=style)
-        self.query_one("#disasm", Panel).update(t)
+        self.panel("#disasm").update(t)
 
     def draw_regs(self):
         s = self.session
@@ -175,7 +197,7 @@ class Blinkenlights(App):
             t.append(f"{name:>7} ", style="dim")
             t.append(f"{v:0{s.reg_digits}x}", style="bold yellow reverse" if changed else "")
             t.append("\n" if i % 2 else "  ")
-        self.query_one("#regs", Panel).update(t)
+        self.panel("#regs").update(t)
 
     def draw_stack(self):
         s = self.session
@@ -187,7 +209,7 @@ class Blinkenlights(App):
             if desc:
                 t.append(f" {desc}", style="cyan")
             t.append("\n")
-        self.query_one("#stack", Panel).update(t)
+        self.panel("#stack").update(t)
 
     def draw_memory(self):
         s = self.session
@@ -205,7 +227,7 @@ class Blinkenlights(App):
                 t.append(f"{b:02x}", style="reverse" if hot else "")
                 t.append(" ")
             t.append("".join(cp437(b) for b in chunk) + "\n")
-        panel = self.query_one("#memory", Panel)
+        panel = self.panel("#memory")
         panel.border_title = f"memory {focus:#x}"
         panel.update(t)
 
@@ -220,12 +242,15 @@ class Blinkenlights(App):
         for tid in tids:
             cur = tid == s.stop.thread
             t.append(f"{'*' if cur else ' '} thread {tid}\n", style="bold" if cur else "")
-        self.query_one("#threads", Panel).update(t)
+        self.panel("#threads").update(t)
 
     def draw_terminal(self):
         s = self.session
         text = bytes(s.output[-8192:]).decode("utf-8", "replace").replace("\r\n", "\n")
-        panel = self.query_one("#term", Panel)
+        try:
+            panel = self.panel("#term")
+        except NoMatches:       # output arrived while the app closes
+            return
         lines = text.split("\n")[-max(1, panel.size.height - 2):]
         panel.update(Text.from_ansi("\n".join(lines)))
 
@@ -233,7 +258,10 @@ class Blinkenlights(App):
         s = self.session
         if s is None:
             return
-        panel = self.query_one("#syscalls", Panel)
+        try:
+            panel = self.panel("#syscalls")
+        except NoMatches:       # the timer fired while the app closes
+            return
         lines = s.syscall_log(max(1, panel.size.height - 2))
         panel.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
 
@@ -278,6 +306,8 @@ class Blinkenlights(App):
         msg = s.stop_message()
         if s.stop.kind == "T" and "swbreak" in s.stop.info:
             self.message = f"breakpoint {s.symbols.describe(s.rip) or hex(s.rip)}"
+        if getattr(s, "at_history_start", False):
+            self.message = "no more reverse-execution history (the start of the recording)"
         self.draw()
         if msg is not None:
             self.dialogs.append(msg)
@@ -294,6 +324,20 @@ class Blinkenlights(App):
 
     def action_cont(self):
         self._run(self.session.cont)
+
+    def action_reverse_step(self):
+        if getattr(self.session, "can_reverse", False):
+            self._run(self.session.reverse_step)
+        else:
+            self.message = "reverse execution is not available here"
+            self.draw()
+
+    def action_reverse_cont(self):
+        if getattr(self.session, "can_reverse", False):
+            self._run(self.session.reverse_cont)
+        else:
+            self.message = "reverse execution is not available here"
+            self.draw()
 
     def action_interrupt(self):
         if self.busy:
