@@ -2,6 +2,8 @@
 system calls answered from the log.  gdb in batch mode against `blinkroot -g`."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
