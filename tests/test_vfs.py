@@ -200,6 +200,9 @@ SNIPPETS = {
                  "ls /proc/self/fd/ | head -3; grep -c . /proc/self/maps >/dev/null && "
                  "echo maps; cat /proc/sys/kernel/ostype; ls -d /proc/self/task; "
                  "cat /proc/self/stat | cut -d' ' -f2,3",
+    # the host kernel's config, where LTP looks for it (tst_kconfig.c), when it has one
+    "proc_config": "if [ -e /proc/config.gz ]; then zcat /proc/config.gz | grep -c '^CONFIG_'; "
+                   "else echo none; fi; ls /proc | grep -x config.gz",
     "dev": "head -c 4 /dev/zero | od -An -c; echo x > /dev/null && echo null-ok; "
            "readlink /dev/fd; readlink /dev/stdin; readlink /dev/stdout; test -c /dev/null && echo char; "
            "ls -l /dev/null | cut -c1-10; head -c 8 /dev/urandom | wc -c; "

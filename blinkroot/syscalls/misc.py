@@ -43,6 +43,28 @@ def arch_prctl(t, code, addr):
     raise Errno(errno.EINVAL)
 
 
+@syscall("sysfs", "int ptr ptr")
+def sysfs(t, option, arg1, arg2):
+    """The obsolete sysfs(2): the filesystem types, in the order /proc/filesystems lists
+    them (1: a name's index, 2: an index's name, 3: how many)."""
+    from ..vfs.fs import TYPES
+    names = [n.encode() for n in sorted(TYPES)]
+    option = s32(option)
+    if option == 1:
+        name = t.mem.read_cstr(arg1)
+        if name not in names:
+            raise Errno(errno.EINVAL)
+        return names.index(name)
+    if option == 2:
+        if arg1 >= len(names):
+            raise Errno(errno.EINVAL)
+        t.mem.write(arg2, names[arg1] + b"\0")
+        return 0
+    if option == 3:
+        return len(names)
+    raise Errno(errno.EINVAL)
+
+
 @syscall("set_tid_address", "ptr")
 def set_tid_address(t, addr):
     t.clear_child_tid = addr

@@ -10,8 +10,9 @@ Where the facts come from:
   state lines of status, limits, oom_score_adj, task ids): the host's /proc/PID, with
   the guest's name in place of the host's.  Memory sizes are then those of the host
   process (the emulator and its guest), not of the guest alone: a known difference;
-- machine-wide files (meminfo, cpuinfo, stat, uptime, loadavg, version, sys/, net/) are
-  the host's: they describe the machine, not its processes.
+- machine-wide files (meminfo, cpuinfo, stat, uptime, loadavg, version, sys/, net/, and
+  config.gz when the host kernel has one) are the host's: they describe the machine,
+  not its processes.
 """
 
 import errno
@@ -29,6 +30,7 @@ PID_FILES = ("stat", "status", "statm", "cmdline", "environ", "comm", "maps",
 PID_LINKS = ("exe", "cwd", "root")
 PID_DIRS = ("fd", "fdinfo", "task")
 ROOT_HOST_FILES = ("meminfo", "cpuinfo", "stat", "uptime", "loadavg", "version")
+ROOT_HOST_OPTIONAL = ("config.gz",)   # the host's, when its kernel has one
 ROOT_HOST_DIRS = ("sys", "net")       # host passthrough subtrees
 HOST_PROC = b"/proc/"
 
@@ -69,6 +71,10 @@ class ProcFs(Filesystem):
                 return ("link", b"self/mounts", me)
             return ("link", f"{me}/task/{_tid()}".encode(), me)
         if top.decode("latin-1") in ROOT_HOST_FILES and n == 1:
+            return ("host", HOST_PROC + top)
+        if top.decode("latin-1") in ROOT_HOST_OPTIONAL and n == 1:
+            if not os.path.exists(HOST_PROC + top):
+                raise Errno(errno.ENOENT)
             return ("host", HOST_PROC + top)
         if top.decode("latin-1") in ROOT_HOST_DIRS:
             return ("host", HOST_PROC + rel)
@@ -218,6 +224,9 @@ class ProcFs(Filesystem):
         if kind == "root":
             for name in ROOT_HOST_FILES + ("filesystems",):
                 out.append((name.encode(), DT_REG))
+            for name in ROOT_HOST_OPTIONAL:
+                if os.path.exists(HOST_PROC + name.encode()):
+                    out.append((name.encode(), DT_REG))
             for name in ROOT_HOST_DIRS:
                 out.append((name.encode(), DT_DIR))
             out += [(b"self", DT_LNK), (b"thread-self", DT_LNK), (b"mounts", DT_LNK)]

@@ -1,6 +1,6 @@
 // fsextra: the rest of the file area: old stat/getdents, directory positions, statfs,
 // ioctl on files and pipes, flock, sendfile/splice/tee, fallocate and friends, the
-// older time setters, readlinkat/linkat on descriptors, fchmodat2, mknodat.
+// older time setters, readlinkat/linkat on descriptors, fchmodat2, mknodat, sysfs.
 #include "check.h"
 #include <fcntl.h>
 #include <sys/file.h>
@@ -162,6 +162,25 @@ static void test_statfs(void) {
   SHOW(statfs("missing", &a));
   SHOW(fstatfs(-1, &a));
   close(fd);
+}
+
+static void test_sysfs(void) {
+  SECTION("sysfs (the obsolete call)");
+  long count = syscall(SYS_sysfs, 3);
+  FACT(count > 0);
+  int round_trips = 1;
+  char name[256];
+  for (long i = 0; i < count; i++) {
+    if (syscall(SYS_sysfs, 2, i, name) != 0 || syscall(SYS_sysfs, 1, name) != i)
+      round_trips = 0;
+  }
+  FACT(round_trips);
+  FACT(syscall(SYS_sysfs, 1, "proc") >= 0);
+  SHOW(syscall(SYS_sysfs, 1, "ext0"));
+  SHOW(syscall(SYS_sysfs, 1, (void *)8));
+  SHOW(syscall(SYS_sysfs, 2, 100000, name));
+  SHOW(syscall(SYS_sysfs, 2, 0, (void *)8));
+  SHOW(syscall(SYS_sysfs, 4));
 }
 
 static void test_ioctl(void) {
@@ -350,6 +369,7 @@ int main(void) {
   test_dirs();
   test_old_stat();
   test_statfs();
+  test_sysfs();
   test_ioctl();
   test_flock();
   test_pipes();
