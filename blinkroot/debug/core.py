@@ -87,7 +87,8 @@ class Debugger:
         self.interrupt = False
         self.resume_signal = 0
         self.resume_gen = 0
-        self.only = None                # the one thread allowed to run (a lone step)
+        self.only = None                # the threads allowed to run (a lone step, or
+                                        # vCont's actions naming threads), None: all
         self.breakpoints = set()
         self.watchpoints = {}           # (addr, length, access) -> gdb's kind (2, 3, 4)
         self.auxv = b""
@@ -351,7 +352,7 @@ class Debugger:
     # -- stopping -------------------------------------------------------------------------
     def _held(self, t):
         return not self.detached and (self.stopped is not None
-                                      or (self.only is not None and self.only is not t))
+                                      or (self.only is not None and t not in self.only))
 
     def _hold(self, t):
         with self.cond:
@@ -395,17 +396,20 @@ class Debugger:
                 self.cond.wait_for(lambda: self.stopped is not None, timeout)
             return self.stopped
 
-    def resume(self, step_thread=None, signal=0, others=True):
+    def resume(self, step_thread=None, signal=0, others=True, running=None):
         """Let the process run; with step_thread, that thread executes one instruction
-        (alone unless `others`: the rest stay stopped, as gdb steps over a breakpoint)."""
+        (alone unless `others`: the rest stay stopped, as gdb steps over a breakpoint).
+        `running` (with others false): the threads that continue besides step_thread,
+        the rest stay stopped (vCont actions naming threads)."""
         with self.cond:
             if self.stopped is None:
                 return
             self.only = None
             if step_thread is not None:
                 step_thread.vcpu.single_step = True
-                if not others:
-                    self.only = step_thread
+            if not others and (step_thread is not None or running):
+                self.only = frozenset(running or ()) | (
+                    {step_thread} if step_thread is not None else set())
             self.resume_signal = signal
             self.stopped = None
             self.resume_gen += 1
@@ -418,7 +422,9 @@ class Debugger:
                 return
             self.interrupt = True
             threads = list(self.proc.threads)
-            if threads and all(th.in_host_call for th in threads):
+            if threads and all(th.in_host_call or (self.only is not None
+                                                   and th not in self.only)
+                               for th in threads):
                 # Every thread is blocked in a host call (wait4, read, a vfork parent):
                 # the process is stopped as it is; a thread coming back is held.
                 self.interrupt = False
