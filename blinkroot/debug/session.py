@@ -581,6 +581,14 @@ class Session:
                            libraries=parent.libraries, parent=parent.num,
                            bp_addrs={a: set(n) for a, n in parent.bp_addrs.items()})
             self.inferiors.append(inf)
+            # the breakpoints whose set takes the new process in (the fork's copy has
+            # the parent's already)
+            for spec in self.bspecs:
+                if spec.exec_path is None and spec.scope is not None and \
+                        spec.scope.may_include(inf, self.cur):
+                    addr = inf.symbols.resolve(spec.where)
+                    if addr is not None:
+                        self._add_location(inf, addr, spec.num)
         return inf
 
     def _exec_matches(self, rule, path):
@@ -651,12 +659,12 @@ class Session:
                 if addr is not None:
                     self._add_location(inf, addr, spec.num)
                     placed.append(f"i{inf.num}")
-            if not placed:
+            if not placed and (fs is None or self.cur.symbols.resolve(where) is None):
                 raise FocusError(f"no symbol {where!r}" + (f" in {fs}" if fs else ""))
         self.bspecs.append(spec)
         if exec_path is not None:
             return f"breakpoint {spec.num}: {where} in each process that execs {exec_path}"
-        return f"breakpoint {spec.num}: {where} in {', '.join(placed)}" + (
+        return f"breakpoint {spec.num}: {where} in {', '.join(placed) or 'none yet'}" + (
             f" (scope {fs})" if fs else "")
 
     def delete_break(self, num):

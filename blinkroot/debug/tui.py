@@ -2,13 +2,14 @@
 terminal, the syscall log and the threads, over a debugging Session."""
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from .session import Session
+from .tui_focus import FocusApp
 
 # IBM Code Page 437 as blink draws memory: control codes get their CP437 glyphs.
 CP437_LOW = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
@@ -30,6 +31,8 @@ HELP = """\
  b   toggle breakpoint at rip    i / ctrl+c  interrupt
  m   memory panel: follow operand / stack
  ?   this help                   q   quit (kills the program)
+ :   command line (focus SET, break SYM in SET, break-exec PATH SYM,
+     policy thread|process|all, help); j/k x v: process panel rows
  ENTER or ESC closes a dialog."""
 
 
@@ -63,7 +66,7 @@ class Panel(Static):
         self.border_title = title
 
 
-class Blinkenlights(App):
+class Blinkenlights(FocusApp):
     TITLE = "blinkenlights"
     CSS = """
     Screen { layout: vertical; }
@@ -73,7 +76,7 @@ class Blinkenlights(App):
     #disasm { width: 3fr; }
     #right { width: 2fr; }
     #regs { height: 12; }
-    #threads { height: 5; }
+    #threads { height: 9; }
     #memory { width: 80; }
     #term { width: 1fr; }
     #syscalls { width: 1fr; }
@@ -133,10 +136,13 @@ class Blinkenlights(App):
 
     # -- drawing ----------------------------------------------------------------------------
     def draw(self):
+        if self.draw_while_running():
+            return
         s = self.session
         state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
         where = s.symbols.describe(s.rip) if not s.stop.exited else ""
-        status = Text(f" {s.program}  {state}  {s.position_text()} {where}  {self.message}")
+        status = Text(f" {s.program}  {state}  {s.position_text()} {where}"
+                      f"{self.focus_status()}  {self.message}")
         self.query_one("#status", Static).update(status)
         if not s.stop.exited:
             self.draw_disasm()
@@ -204,6 +210,8 @@ class Blinkenlights(App):
         panel.update(t)
 
     def draw_threads(self):
+        if self.draw_processes():
+            return
         s = self.session
         t = Text()
         try:
@@ -273,6 +281,7 @@ class Blinkenlights(App):
         if s.stop.kind == "T" and "swbreak" in s.stop.info:
             self.message = f"breakpoint {s.symbols.describe(s.rip) or hex(s.rip)}"
         self.draw()
+        self.after_stop()
         if msg is not None:
             self.dialogs.append(msg)
             self.push_screen(Dialog(*msg))
