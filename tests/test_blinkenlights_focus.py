@@ -234,3 +234,54 @@ def test_focus_set_syntax():
     assert sel("i2&~stopped") == ["i2.t2"]
     with pytest.raises(FocusError):
         FocusSet("x7")
+
+
+THREADS = r"""
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+void worker_stop(void) {}
+void *worker(void *a) { worker_stop(); return a; }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, 0);
+    struct timespec ts = {0, 500000000};
+    nanosleep(&ts, 0);
+    write(1, "main alive\n", 11);
+    pthread_join(t, 0);
+    return 3;
+}
+"""
+
+
+@pytest.mark.parametrize("policy", ["thread", "process"])
+def test_thread_policy_runs_the_other_threads(tmp_path, policy):
+    """policy thread: a thread's breakpoint stops it alone (the stub runs the threads
+    vCont names, holding the others); policy process: its whole process stops."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing")
+    (tmp_path / "t.c").write_text(THREADS)
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-g", "-O0", "-pthread", str(tmp_path / "t.c"), "-o", str(exe)],
+                   check=True)
+    from blinkroot.debug.session import Session
+    s = Session([str(exe)])
+    try:
+        s.execute(f"policy {policy}")
+        s.execute("break worker_stop")
+        s.cont()
+        assert s.symbols.describe(s.rip) == "worker_stop"
+        assert s.cur_tid != s.cur.pid and s.cur.thread(s.cur_tid).num == 2
+        stopped = []
+        assert s.start_background(stopped.append) == (policy == "thread")
+        deadline = time.monotonic() + (20 if policy == "thread" else 1.5)
+        while time.monotonic() < deadline and b"main alive" not in bytes(s.output):
+            time.sleep(0.1)
+        assert (b"main alive" in bytes(s.output)) == (policy == "thread")
+        s.quiesce()
+        assert not s.bg_running and s.symbols.describe(s.rip) == "worker_stop"
+        s.execute("delete 1")
+        s.cont()
+        assert s.stop.exited and s.stop.signal == 3, s.stop
+    finally:
+        s.close()

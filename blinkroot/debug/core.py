@@ -386,8 +386,27 @@ class Debugger:
             return True
         with self.cond:
             while (self.resume_gen == gen or self._held(t)) and not self.detached:
+                if self.resume_gen != gen and self.stopped is None and self._held(t):
+                    break       # resumed, but not this thread: hold it off the engine
                 self.cond.wait()
+            else:
+                return True
+        self._hold_released(t)
         return True
+
+    def _hold_released(self, t):
+        """Held while other threads of the process run (vCont named them, not t): give
+        the engine's instance up meanwhile, if it can be (not inside an engine hook)."""
+        try:
+            ctx = t.vcpu.released()
+            ctx.__enter__()
+        except Exception:
+            ctx = None
+        try:
+            self._hold(t)
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
 
     # -- frontend side ----------------------------------------------------------------------
     def wait_stop(self, timeout=None):
