@@ -87,7 +87,8 @@ class Debugger:
         self.interrupt = False
         self.resume_signal = 0
         self.resume_gen = 0
-        self.only = None                # the one thread allowed to run (a lone step)
+        self.only = None                # the threads allowed to run (a lone step, or
+                                        # vCont's actions naming threads), None: all
         self.breakpoints = set()
         self.watchpoints = {}           # (addr, length, access) -> gdb's kind (2, 3, 4)
         self.auxv = b""
@@ -381,7 +382,7 @@ class Debugger:
     # -- stopping -------------------------------------------------------------------------
     def _held(self, t):
         return not self.detached and (self.stopped is not None
-                                      or (self.only is not None and self.only is not t))
+                                      or (self.only is not None and t not in self.only))
 
     def _hold(self, t):
         with self.cond:
@@ -415,8 +416,27 @@ class Debugger:
             return True
         with self.cond:
             while (self.resume_gen == gen or self._held(t)) and not self.detached:
+                if self.resume_gen != gen and self.stopped is None and self._held(t):
+                    break       # resumed, but not this thread: hold it off the engine
                 self.cond.wait()
+            else:
+                return True
+        self._hold_released(t)
         return True
+
+    def _hold_released(self, t):
+        """Held while other threads of the process run (vCont named them, not t): give
+        the engine's instance up meanwhile, if it can be (not inside an engine hook)."""
+        try:
+            ctx = t.vcpu.released()
+            ctx.__enter__()
+        except Exception:
+            ctx = None
+        try:
+            self._hold(t)
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
 
     # -- frontend side ----------------------------------------------------------------------
     def wait_stop(self, timeout=None):
@@ -425,17 +445,20 @@ class Debugger:
                 self.cond.wait_for(lambda: self.stopped is not None, timeout)
             return self.stopped
 
-    def resume(self, step_thread=None, signal=0, others=True):
+    def resume(self, step_thread=None, signal=0, others=True, running=None):
         """Let the process run; with step_thread, that thread executes one instruction
-        (alone unless `others`: the rest stay stopped, as gdb steps over a breakpoint)."""
+        (alone unless `others`: the rest stay stopped, as gdb steps over a breakpoint).
+        `running` (with others false): the threads that continue besides step_thread,
+        the rest stay stopped (vCont actions naming threads)."""
         with self.cond:
             if self.stopped is None:
                 return
             self.only = None
             if step_thread is not None:
                 step_thread.vcpu.single_step = True
-                if not others:
-                    self.only = step_thread
+            if not others and (step_thread is not None or running):
+                self.only = frozenset(running or ()) | (
+                    {step_thread} if step_thread is not None else set())
             self.resume_signal = signal
             self.stopped = None
             self.resume_gen += 1
@@ -448,7 +471,9 @@ class Debugger:
                 return
             self.interrupt = True
             threads = list(self.proc.threads)
-            if threads and all(th.in_host_call for th in threads):
+            if threads and all(th.in_host_call or (self.only is not None
+                                                   and th not in self.only)
+                               for th in threads):
                 # Every thread is blocked in a host call (wait4, read, a vfork parent):
                 # the process is stopped as it is; a thread coming back is held.
                 self.interrupt = False

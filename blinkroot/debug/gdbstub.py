@@ -424,8 +424,8 @@ class GdbStub(Debugger):
             pass
         return b"".join(parts)
 
-    def _run_until_stop(self, step=None, signal=0, others=True):
-        self.resume(step, signal, others)
+    def _run_until_stop(self, step=None, signal=0, others=True, running=None):
+        self.resume(step, signal, others, running)
         while True:
             stop = self.wait_stop(timeout=0.05)
             if stop is not None:
@@ -571,7 +571,7 @@ class GdbStub(Debugger):
         if pkt == b"vCont?":
             return b"vCont;c;C;s;S"
         if pkt.startswith(b"vCont;"):
-            step, sig, default_sig, others = None, 0, 0, False
+            step, sig, default_sig, others, running = None, 0, 0, False, set()
             for action in pkt[6:].split(b";"):
                 what, _, tid = action.partition(b":")
                 op = what[:1]
@@ -580,12 +580,17 @@ class GdbStub(Debugger):
                     step = t or self._cur("c")
                     if op == b"S":
                         sig = int(what[1:], 16)
-                if op in (b"c", b"C") and t is None:
-                    others = True
+                if op in (b"c", b"C"):
+                    if t is None:
+                        others = True
+                    elif t is not step:
+                        running.add(t)      # threads not named stay stopped
                 if op == b"C":
                     if t is None or t is (self.stopped and self.stopped.thread):
                         default_sig = int(what[1:], 16)
-            return self._run_until_stop(step, sig or default_sig, others or step is None)
+            if not running and step is None:
+                others = True
+            return self._run_until_stop(step, sig or default_sig, others, running)
         if pkt.startswith(b"vFile:"):
             return self.handle_vfile(pkt[6:])
         if pkt.startswith(b"vKill"):

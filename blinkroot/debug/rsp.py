@@ -29,6 +29,36 @@ class StopReply:
         v = self.info.get("thread")
         return int(v.split(".")[-1], 16) if v else None
 
+    @property
+    def pid(self):
+        """The process (multiprocess thread ids pPID.TID; W/X replies' ;process:PID)."""
+        v = self.info.get("thread")
+        if v and v.startswith("p"):
+            return int(v[1:].split(".")[0], 16)
+        if self.exited and ";process:" in self.text:
+            return int(self.text.split(";process:")[1], 16)
+        return None
+
+    @property
+    def event(self):
+        """fork, vfork, vforkdone, exec, swbreak, watch, rwatch, awatch, or ""."""
+        for k in ("fork", "vfork", "vforkdone", "exec", "swbreak", "watch", "rwatch",
+                  "awatch"):
+            if k in self.info:
+                return k
+        return ""
+
+    @property
+    def child(self):
+        """A fork/vfork stop's child pid."""
+        v = self.info.get("fork") or self.info.get("vfork")
+        return int(v[1:].split(".")[0], 16) if v and v.startswith("p") else None
+
+    @property
+    def exec_path(self):
+        v = self.info.get("exec")
+        return bytes.fromhex(v).decode("utf-8", "replace") if v else None
+
     def __repr__(self):
         return f"StopReply({self.text!r})"
 
@@ -38,7 +68,7 @@ class RspError(Exception):
 
 
 class Client:
-    def __init__(self, host, port, timeout=30.0):
+    def __init__(self, host, port, timeout=30.0, multiprocess=False):
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -53,7 +83,10 @@ class Client:
         self.buf = b""
         self.lock = threading.Lock()
         self.noack = False
-        self.features = self.request("qSupported:swbreak+;exec-events+")
+        self.features = self.request(
+            "qSupported:swbreak+;exec-events+"
+            + (";multiprocess+;fork-events+;vfork-events+" if multiprocess else ""))
+        self.multi = "multiprocess+" in self.features
         if "QStartNoAckMode+" in self.features and self.request("QStartNoAckMode") == "OK":
             self.noack = True
 
@@ -132,8 +165,32 @@ class Client:
     def can_reverse(self):
         return "ReverseStep+" in self.features
 
-    def set_thread(self, tid):
-        self.request(f"Hg{tid:x}")
+    def set_thread(self, tid, pid=None):
+        if pid is not None and self.multi:
+            self.request(f"Hgp{pid:x}.{tid:x}")
+        else:
+            self.request(f"Hg{tid:x}")
+
+    def vcont(self, actions):
+        """vCont with the given actions ["c:p1.-1", "s:p2.3", ...]; blocks until the
+        stop reply (threads not named stay stopped)."""
+        return StopReply(self.request("vCont;" + ";".join(actions)))
+
+    def thread_ids(self):
+        """[(pid or None, tid)] of every thread of every debugged process."""
+        out = []
+        r = self.request("qfThreadInfo")
+        while r.startswith("m"):
+            for x in r[1:].split(","):
+                if not x:
+                    continue
+                if x.startswith("p"):
+                    pid, _, tid = x[1:].partition(".")
+                    out.append((int(pid, 16), int(tid, 16)))
+                else:
+                    out.append((None, int(x, 16)))
+            r = self.request("qsThreadInfo")
+        return out
 
     def registers(self):
         """{name: int} of the general registers (of the Hg thread)."""
@@ -186,7 +243,7 @@ class Client:
         out = []
         r = self.request("qfThreadInfo")
         while r.startswith("m"):
-            out += [int(x, 16) for x in r[1:].split(",") if x]
+            out += [int(x.split(".")[-1], 16) for x in r[1:].split(",") if x]
             r = self.request("qsThreadInfo")
         return out
 

@@ -2,7 +2,7 @@
 terminal, the syscall log and the threads, over a debugging Session."""
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from .session import Session
+from .tui_focus import FocusApp
 
 # IBM Code Page 437 as blink draws memory: control codes get their CP437 glyphs.
 CP437_LOW = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
@@ -34,6 +35,8 @@ HELP = """\
  b   toggle breakpoint at rip    i / ctrl+c  interrupt
  m   memory panel: follow operand / stack
  ?   this help                   q   quit (kills the program)
+ :   command line (focus SET, break SYM in SET, break-exec PATH SYM,
+     policy thread|process|all, help); j/k x v: process panel rows
  ENTER or ESC closes a dialog."""
 
 
@@ -79,7 +82,7 @@ class DisasmPanel(Panel):
         self.app.action_step()
 
 
-class Blinkenlights(App):
+class Blinkenlights(FocusApp):
     TITLE = "blinkenlights"
     CSS = """
     Screen { layout: vertical; }
@@ -89,7 +92,7 @@ class Blinkenlights(App):
     #disasm { width: 3fr; }
     #right { width: 2fr; }
     #regs { height: 12; }
-    #threads { height: 5; }
+    #threads { height: 9; }
     #memory { width: 80; }
     #term { width: 1fr; }
     #syscalls { width: 1fr; }
@@ -161,10 +164,13 @@ class Blinkenlights(App):
         return self.screen_stack[0].query_one(selector)
 
     def draw(self):
+        if self.draw_while_running():
+            return
         s = self.session
         state = "running…" if self.busy else ("exited" if s.stop.exited else "stopped")
         where = s.symbols.describe(s.rip) if not s.stop.exited else ""
-        status = Text(f" {s.program}  {state}  {s.position_text()} {where}  {self.message}")
+        status = Text(f" {s.program}  {state}  {s.position_text()} {where}"
+                      f"{self.focus_status()}  {self.message}")
         self.panel("#status").update(status)
         if not s.stop.exited:
             self.draw_disasm()
@@ -232,6 +238,8 @@ class Blinkenlights(App):
         panel.update(t)
 
     def draw_threads(self):
+        if self.draw_processes():
+            return
         s = self.session
         t = Text()
         try:
@@ -309,6 +317,7 @@ class Blinkenlights(App):
         if getattr(s, "at_history_start", False):
             self.message = "no more reverse-execution history (the start of the recording)"
         self.draw()
+        self.after_stop()
         if msg is not None:
             self.dialogs.append(msg)
             self.push_screen(Dialog(*msg))
