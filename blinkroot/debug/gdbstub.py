@@ -17,14 +17,13 @@ import os
 import select
 import signal as host_signal
 import socket
-import stat as S
 import struct
 import sys
 import threading
 
 from ..errors import Errno
 from ..cpu import engine as E
-from .core import Debugger, SIGTRAP
+from .core import Debugger
 
 # -- registers: amd64-linux's order --------------------------------------------------------
 GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",

@@ -5,7 +5,7 @@ import struct
 import threading
 import time
 
-from .gdbstub import GPRS, _size, NREGS, R_EFLAGS, R_FS_BASE, R_GS_BASE, unescape
+from .gdbstub import GPRS, _size, NREGS, R_FS_BASE, R_GS_BASE, unescape
 
 
 class StopReply:

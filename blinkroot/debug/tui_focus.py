@@ -11,7 +11,7 @@ row's process or thread.
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from .focus import FocusError
 

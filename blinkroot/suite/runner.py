@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .layouts import LIBC_TEST, LTP, Test
+from .layouts import LTP, Test
 
 PASS, FAIL, SKIP, TIMEOUT = "PASS", "FAIL", "SKIP", "TIMEOUT"
 STATUSES = (PASS, FAIL, SKIP, TIMEOUT)

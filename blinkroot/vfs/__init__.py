@@ -23,7 +23,7 @@ import struct
 
 from ..errors import Errno
 from . import walk as W
-from .fs import READ, WRITE, CREATE, DELETE, MagicLink
+from .fs import READ, WRITE, CREATE
 from .files import File, DirFile
 from .mounts import MountTable
 from .session import Session

@@ -22,7 +22,6 @@ mfusepy is imported here only: blinkroot itself runs where libfuse is missing.
 import errno
 import os
 import signal
-import stat as S
 import struct
 import sys
 import threading

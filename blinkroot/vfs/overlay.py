@@ -24,7 +24,7 @@ import shutil
 import stat as S
 
 from ..errors import Errno
-from .fs import Filesystem, register, READ, WRITE, CREATE, DELETE, OVERLAYFS_SUPER_MAGIC, \
+from .fs import Filesystem, register, READ, CREATE, OVERLAYFS_SUPER_MAGIC, \
     dtype, join
 
 WH = b".wh."
