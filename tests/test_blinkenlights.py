@@ -248,3 +248,23 @@ def test_watchpoint_flag_stops_after_a_syscall_and_a_store(tmp_path):
             await settle(app, pilot)
             assert app.dialogs[-1] == ("exited", "the program exited with status 0")
     asyncio.run(scenario())
+
+
+def test_zoom_flag_halves_the_memory_panel_per_z(program):
+    """-z as blink's: each cell stands for 2**z bytes, decimated by the magic kernel."""
+    from blinkroot.debug.tui import Blinkenlights, zoom_out
+    assert zoom_out(bytes([7]) * 64) == bytes([7]) * 32       # flat stays flat
+    assert zoom_out(bytes([0, 0, 255, 255] * 8)) != bytes(16)  # an edge is kept, smoothed
+
+    async def scenario():
+        app = Blinkenlights([str(program)], zoom=2)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause(0.2)
+            panel = app.query_one("#memory")
+            assert panel.border_title.endswith("(1:4)")
+            rows = [line.split()[0] for line in str(panel.render()).splitlines()
+                    if line.strip() and not line.strip().startswith(("╭", "╰", "│ ╭"))]
+            addrs = [int(r.strip("│ "), 16) for r in rows if r.strip("│ ").isalnum()]
+            assert len(addrs) >= 2 and addrs[1] - addrs[0] == 64
+            await pilot.press("q")
+    asyncio.run(scenario())

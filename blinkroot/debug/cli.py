@@ -3,7 +3,8 @@
 Flags as blink's: -b ADDR|SYMBOL (repeatable) pushes a breakpoint, -w ADDR|SYMBOL a
 watchpoint (it stops after whatever changed the 8 bytes there, a system call included),
 -t runs without the TUI (as blinkroot does), -r runs a 16-bit boot-sector program in real
-mode (realmode.py), -L PATH, -C ROOT, -s and -Z pass through to blinkroot, -v prints the
+mode (realmode.py), -z zooms the memory panel out (each -z halves it, as blink's magic
+kernel does), -L PATH, -C ROOT, -s and -Z pass through to blinkroot, -v prints the
 version, -h help; -j, -m, -R, -H and -V are accepted as blink's and change nothing here.
 """
 
@@ -39,10 +40,12 @@ i interrupt, m memory panel mode, ? help, q quit."""
 @click.option("-H", "no_highlight", is_flag=True, help="Accepted for blink compatibility.")
 @click.option("-V", "verbose", count=True, help="Accepted for blink compatibility.")
 @click.option("-v", "version", is_flag=True, help="Print the version and exit.")
+@click.option("-z", "zoom", count=True,
+              help="Zoom the memory panel out (repeatable): each cell is 2**N bytes.")
 @click.argument("program", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(breakpoints, watchpoints, no_tui, real_mode, root, log_path, jit, linear,
-            strace, stats, no_reactive, no_highlight, verbose, version, program, args):
+            strace, stats, no_reactive, no_highlight, verbose, version, zoom, program, args):
     """Debug an x86-64 Linux PROGRAM in a terminal user interface."""
     if version:
         from .. import __version__
@@ -83,7 +86,7 @@ def command(breakpoints, watchpoints, no_tui, real_mode, root, log_path, jit, li
     from .tui import Blinkenlights
     flags = (["-C", root] if root else []) + ["-Z"] * stats
     app = Blinkenlights([program, *args], breakpoints=breakpoints, blinkroot_flags=flags,
-                        root=root, watchpoints=watchpoints)
+                        root=root, watchpoints=watchpoints, zoom=zoom)
     app.run()
     s = app.session
     if s is not None and s.exited:

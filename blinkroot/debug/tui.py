@@ -26,6 +26,19 @@ def cp437(b):
     return bytes([b]).decode("cp437")
 
 
+def zoom_out(data):
+    """Half as many bytes, as blink's -z draws memory: the magic kernel (1 3 3 1)/8, a
+    cheap Lanczos, then every other sample."""
+    n = len(data)
+    out = bytearray()
+    for i in range(0, n, 2):
+        a, b = data[max(i - 1, 0)], data[i]
+        c = data[min(i + 1, n - 1)]
+        d = data[min(i + 2, n - 1)]
+        out.append((a + 3 * b + 3 * c + d + 4) // 8)
+    return bytes(out)
+
+
 HELP = """\
  s   step one instruction        n   next (step over calls)
  f   finish (run until return)   c   continue
@@ -108,8 +121,9 @@ class Blinkenlights(FocusApp):
     ]
 
     def __init__(self, argv, breakpoints=(), blinkroot_flags=(), root=None, session=None,
-                 watchpoints=()):
+                 watchpoints=(), zoom=0):
         super().__init__()
+        self.zoom = zoom            # -z: each memory cell stands for 2**zoom bytes
         self.argv = list(argv)
         self.initial_breakpoints = list(breakpoints)
         self.initial_watchpoints = list(watchpoints)
@@ -220,21 +234,24 @@ class Blinkenlights(FocusApp):
     def draw_memory(self):
         s = self.session
         focus = s.memory_focus() if self.memory_follow else s.stack_pointer()
-        start = focus & ~0xF
-        data = s.read(start, 16 * 8)
+        cell = 1 << self.zoom
+        start = focus & ~(16 * cell - 1)
+        data = s.read(start, 16 * 8 * cell)
+        for _ in range(self.zoom):
+            data = zoom_out(data)
         t = Text()
         for row in range(8):
             chunk = data[16 * row: 16 * row + 16]
             if not chunk:
                 break
-            t.append(f"{start + 16 * row:0{s.addr_digits}x} ", style="dim")
+            t.append(f"{start + 16 * cell * row:0{s.addr_digits}x} ", style="dim")
             for i, b in enumerate(chunk):
-                hot = start + 16 * row + i == focus
+                hot = start + cell * (16 * row + i) == focus & ~(cell - 1)
                 t.append(f"{b:02x}", style="reverse" if hot else "")
                 t.append(" ")
             t.append("".join(cp437(b) for b in chunk) + "\n")
         panel = self.panel("#memory")
-        panel.border_title = f"memory {focus:#x}"
+        panel.border_title = f"memory {focus:#x}" + (f" (1:{cell})" if self.zoom else "")
         panel.update(t)
 
     def draw_threads(self):
