@@ -274,12 +274,10 @@ def dup(t, fd):
 @syscall("dup2", "fd fd")
 def dup2(t, old, new):
     fds = t.proc.fds
-    f = fds.get(s32(old))
     if s32(old) == s32(new):
+        fds.get(s32(old))
         return s32(new)
-    if s32(new) < 0:
-        raise Errno(errno.EBADF)
-    return fds.install(f, at=s32(new))
+    return dup3(t, old, new, 0)
 
 
 @syscall("dup3", "fd fd oflags")
@@ -287,9 +285,9 @@ def dup3(t, old, new, flags):
     fds = t.proc.fds
     if flags & ~O_CLOEXEC or s32(old) == s32(new):
         raise Errno(errno.EINVAL)
-    f = fds.get(s32(old))
-    if s32(new) < 0:
+    if not 0 <= s32(new) < fds.limit:      # Linux: an unsigned newfd >= RLIMIT_NOFILE
         raise Errno(errno.EBADF)
+    f = fds.get(s32(old))
     return fds.install(f, cloexec=bool(flags & O_CLOEXEC), at=s32(new))
 
 
