@@ -481,8 +481,17 @@ def sched_getscheduler(t, pid):
     return os.sched_getscheduler(s32(pid))
 
 
+def _sched_args(pid, param):
+    """Linux checks a NULL param and a negative pid (EINVAL) before reading anything."""
+    if not param or s32(pid) < 0:
+        raise Errno(errno.EINVAL)
+
+
 @syscall("sched_setscheduler", "pid int ptr")
 def sched_setscheduler(t, pid, policy, param):
+    _sched_args(pid, param)
+    if s32(policy) < 0:
+        raise Errno(errno.EINVAL)
     prio = s32(t.mem.read_u32(param))
     os.sched_setscheduler(s32(pid), s32(policy), os.sched_param(prio))
     return 0
@@ -490,6 +499,7 @@ def sched_setscheduler(t, pid, policy, param):
 
 @syscall("sched_getparam", "pid ptr")
 def sched_getparam(t, pid, param):
+    _sched_args(pid, param)
     p = os.sched_getparam(s32(pid))
     t.mem.write_u32(param, p.sched_priority & 0xFFFFFFFF)
     return 0
@@ -497,6 +507,7 @@ def sched_getparam(t, pid, param):
 
 @syscall("sched_setparam", "pid ptr")
 def sched_setparam(t, pid, param):
+    _sched_args(pid, param)
     os.sched_setparam(s32(pid), os.sched_param(s32(t.mem.read_u32(param))))
     return 0
 
