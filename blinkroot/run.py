@@ -146,7 +146,7 @@ def finish(proc, status, sig=0):
     from .proc import futex
     kernel = proc.kernel
     try:
-        kernel.vfs.session.close()
+        kernel.vfs.session.close(zombie=True)
     except Exception:
         pass
     for t in list(proc.threads):

@@ -255,8 +255,11 @@ class Session:
                         pass
         return sorted(out)
 
-    def close(self):
-        """At exit: the owner removes the whole state directory, others their entry."""
-        self.withdraw()
+    def close(self, zombie=False):
+        """At exit: the owner removes the whole state directory, others their entry --
+        but for a guest process (zombie): until its parent reaps it, /proc/PID stays, as
+        on Linux (facts() and pids() forget it once the host process is gone)."""
+        if not zombie:
+            self.withdraw()
         if os.getpid() == self.owner:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -288,6 +288,25 @@ static void test_procfs_of_new_child(void) {
     if (fd >= 0) close(fd);
     reap("child", pid, 0);
   }
+  /* An exited child not yet reaped: /proc/PID is there, in state Z. */
+  pid_t pid = fork();
+  if (pid == 0) _exit(3);
+  siginfo_t si;
+  waitid(P_PID, pid, &si, WEXITED | WNOWAIT);
+  char path[64], buf[512], state = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  for (int i = 0; i < 200 && state != 'Z'; i++) {
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *rp = strrchr(buf, ')');
+    if (rp) state = rp[2];
+    if (state != 'Z') usleep(10000);
+  }
+  printf("  zombie state = %c\n", state);
+  reap("zombie", pid, 0);
+  FACT(access(path, F_OK) != 0);
 }
 
 int main(void) {
