@@ -35,8 +35,9 @@ static void test_ofd_threads(void) {
   FACT(waiter_has_lock == 0);
   printf("main: still running while the waiters wait\n");
   fflush(stdout);
-  SHOW(ofd_lock(fd, F_OFD_SETLK, F_UNLCK));
+  int unlocked = ofd_lock(fd, F_OFD_SETLK, F_UNLCK);   /* printed after the waiters' lines */
   for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+  SHOW(unlocked);
   FACT(waiter_has_lock == 1);
   close(fd);
 }
