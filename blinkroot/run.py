@@ -95,6 +95,7 @@ def run_program(opts, program, argv):
     from .proc.process import Process, Thread, ProcessExit, ThreadExit
     from .proc import exec as pexec, hostsig
     from .syscalls import table
+    from .syscalls.identity import keep_guest_nofile
 
     program_b = os.fsencode(program)
     root, overlays = choose_root(opts)
@@ -108,6 +109,7 @@ def run_program(opts, program, argv):
         os.chdir(vfs.root)          # the guest starts in its /, as chroot(8) leaves it
     table.load_areas()
     proc = Process(kernel, create_engine(opts.engine))
+    keep_guest_nofile(proc)
     vfs.session.proc = proc
     proc.argv = [program_b]
     vfs.session.publish(proc)
@@ -144,7 +146,7 @@ def finish(proc, status, sig=0):
     from .proc import futex
     kernel = proc.kernel
     try:
-        kernel.vfs.session.close()
+        kernel.vfs.session.close(zombie=True)
     except Exception:
         pass
     for t in list(proc.threads):

@@ -415,7 +415,7 @@ class Thread:
         nr = args[0]
         if self.vcpu.shares_engine():
             entry = table.TABLE.get(nr)
-            if entry is not None and entry.blocking:
+            if entry is not None and entry.may_block(args[1:]):
                 # It may block: leave the engine first, so other threads can run on it.
                 self.deferred = lambda: self.finish_syscall(nr, args)
                 return False
@@ -427,7 +427,7 @@ class Thread:
         strace = self.kernel.options.strace
         if strace:
             entry = table.TABLE.get(nr)
-            if strace > 1 and entry is not None and entry.blocking:
+            if strace > 1 and entry is not None and entry.may_block(args[1:]):
                 self.kernel.log(format_call(self, nr, args[1:], None) + " ...")
         ret = table.call(self, nr, args[1:])
         if ret is table.KEEP_REGS:

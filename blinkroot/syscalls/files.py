@@ -7,7 +7,7 @@ import os
 import stat
 
 from ..errors import Errno
-from ..vfs import AT_FDCWD
+from ..vfs import AT_FDCWD, hostcall
 from ..vfs.files import File, O_CLOEXEC, O_ACCMODE
 from ..proc import signals as S
 from .table import syscall, s32, s64
@@ -274,12 +274,10 @@ def dup(t, fd):
 @syscall("dup2", "fd fd")
 def dup2(t, old, new):
     fds = t.proc.fds
-    f = fds.get(s32(old))
     if s32(old) == s32(new):
+        fds.get(s32(old))
         return s32(new)
-    if s32(new) < 0:
-        raise Errno(errno.EBADF)
-    return fds.install(f, at=s32(new))
+    return dup3(t, old, new, 0)
 
 
 @syscall("dup3", "fd fd oflags")
@@ -287,16 +285,17 @@ def dup3(t, old, new, flags):
     fds = t.proc.fds
     if flags & ~O_CLOEXEC or s32(old) == s32(new):
         raise Errno(errno.EINVAL)
-    f = fds.get(s32(old))
-    if s32(new) < 0:
+    if not 0 <= s32(new) < fds.limit:      # Linux: an unsigned newfd >= RLIMIT_NOFILE
         raise Errno(errno.EBADF)
+    f = fds.get(s32(old))
     return fds.install(f, cloexec=bool(flags & O_CLOEXEC), at=s32(new))
 
 
 _SETFL_MASK = O_APPEND | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000   # + O_ASYNC O_DIRECT O_NOATIME
 
 
-@syscall("fcntl", "fd int hex")
+@syscall("fcntl", "fd int hex",
+         blocking=lambda fd, cmd, *_: cmd in (F_SETLKW, F_OFD_SETLKW))    # waits for a lock
 def fcntl(t, fd, cmd, arg):
     fds = t.proc.fds
     fd = s32(fd)
@@ -332,9 +331,12 @@ def _lock(t, f, cmd, arg):
     """Record locks go to the host, which shares them with every other process."""
     raw = bytearray(t.mem.read(arg, 32))
     buf = ctypes.create_string_buffer(bytes(raw), 32)
-    # F_SETLKW waits (a signal interrupts it); the others answer at once.
-    r = host_call(t, _c_fcntl, f.host_fd, cmd, buf,
-                  ready=lambda: cmd not in (F_SETLKW, F_OFD_SETLKW))
+    if cmd in (F_SETLKW, F_OFD_SETLKW):
+        # Waits (a signal interrupts it), with the CPU released: the table's `blocking`
+        # predicate ran this call outside the engine's hook.
+        r = host_call(t, _c_fcntl, f.host_fd, cmd, buf)
+    else:
+        r = hostcall.check(_c_fcntl(f.host_fd, cmd, buf))    # answers at once
     if cmd in (F_GETLK, F_OFD_GETLK):
         t.mem.write(arg, buf.raw[:32])
     return r

@@ -302,6 +302,45 @@ def _nr_open():
         return 1 << 20
 
 
+HOST_FD_ROOM = 1024      # host descriptors blinkroot may need besides the guest's
+OWN_FDS = 32             # those it needs at least (log, session state, wakeup pipes)
+
+
+def keep_guest_nofile(proc):
+    """At start: the guest's RLIMIT_NOFILE is blinkroot's own (kept in proc.rlimits); the
+    host process's goes up, so that the guest can open that many descriptors beside the
+    ones blinkroot holds itself.  If the host does not let it (no CAP_SYS_RESOURCE, soft
+    limit already at the hard one), the guest's soft limit is lowered by OWN_FDS instead:
+    programs that open descriptors up to getdtablesize() get EMFILE where they expect."""
+    try:
+        cur, mx = _host_prlimit(0, RLIMIT_NOFILE)
+        make_host_fd_room(cur)
+        host_cur = _host_prlimit(0, RLIMIT_NOFILE)[0]
+    except OSError:
+        return
+    if cur != RLIM_INFINITY and host_cur < cur + OWN_FDS:
+        cur = max(host_cur - OWN_FDS, 0)
+    proc.rlimits.setdefault(RLIMIT_NOFILE, (cur, mx))
+    proc.fds.limit = proc.rlimits[RLIMIT_NOFILE][0]
+
+
+def make_host_fd_room(guest_soft):
+    """Best effort: raise the host's soft (and, when allowed, hard) RLIMIT_NOFILE to fit
+    guest_soft guest descriptors and blinkroot's own."""
+    try:
+        want = min(guest_soft + HOST_FD_ROOM, _nr_open())
+        cur, mx = _host_prlimit(0, RLIMIT_NOFILE)
+        if cur >= want:
+            return
+        try:
+            _host_prlimit(0, RLIMIT_NOFILE, (want, max(mx, want)))
+        except OSError:             # no CAP_SYS_RESOURCE: as far as the hard limit goes
+            if mx > cur:
+                _host_prlimit(0, RLIMIT_NOFILE, (min(mx, want), mx))
+    except OSError:
+        pass
+
+
 def do_prlimit(t, pid, res, new):
     """Old (cur, max) of `res` for process `pid`; sets `new` first if given. Linux's rules."""
     if res >= RLIM_NLIMITS:
@@ -320,6 +359,7 @@ def do_prlimit(t, pid, res, new):
             if new[1] > _nr_open():
                 raise Errno(errno.EPERM)
             t.proc.fds.limit = new[0]
+            make_host_fd_room(new[0])
         t.proc.rlimits[res] = new
     return old
 
@@ -441,8 +481,17 @@ def sched_getscheduler(t, pid):
     return os.sched_getscheduler(s32(pid))
 
 
+def _sched_args(pid, param):
+    """Linux checks a NULL param and a negative pid (EINVAL) before reading anything."""
+    if not param or s32(pid) < 0:
+        raise Errno(errno.EINVAL)
+
+
 @syscall("sched_setscheduler", "pid int ptr")
 def sched_setscheduler(t, pid, policy, param):
+    _sched_args(pid, param)
+    if s32(policy) < 0:
+        raise Errno(errno.EINVAL)
     prio = s32(t.mem.read_u32(param))
     os.sched_setscheduler(s32(pid), s32(policy), os.sched_param(prio))
     return 0
@@ -450,6 +499,7 @@ def sched_setscheduler(t, pid, policy, param):
 
 @syscall("sched_getparam", "pid ptr")
 def sched_getparam(t, pid, param):
+    _sched_args(pid, param)
     p = os.sched_getparam(s32(pid))
     t.mem.write_u32(param, p.sched_priority & 0xFFFFFFFF)
     return 0
@@ -457,6 +507,7 @@ def sched_getparam(t, pid, param):
 
 @syscall("sched_setparam", "pid ptr")
 def sched_setparam(t, pid, param):
+    _sched_args(pid, param)
     os.sched_setparam(s32(pid), os.sched_param(s32(t.mem.read_u32(param))))
     return 0
 

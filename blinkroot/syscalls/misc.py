@@ -258,6 +258,8 @@ SCHED_ATTR_SIZE_VER0 = 48
 
 @syscall("sched_setattr", "pid ptr flags")
 def sched_setattr(t, pid, attr, flags):
+    if not attr or s32(pid) < 0 or flags:
+        raise Errno(errno.EINVAL)       # before reading attr, as Linux
     size = t.mem.read_u32(attr)
     n = SCHED_ATTR_SIZE_VER0 if size == 0 else size if SCHED_ATTR_SIZE_VER0 <= size <= 4096 else 4
     buf = ctypes.create_string_buffer(t.mem.read(attr, n), 4096)

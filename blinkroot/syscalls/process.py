@@ -90,6 +90,8 @@ def do_fork(t, flags=0, stack=0, parent_tid=0, child_tid=0, tls=0):
         if flags & CLONE_CHILD_CLEARTID:
             t.clear_child_tid = child_tid
         return 0
+    # /proc/PID exists at once, before the child has run to write its own facts.
+    t.kernel.vfs.session.publish_child(t.proc, pid)
     for hook in t.proc.fork_parent_hooks:
         hook(pid, "vfork" if vfork else "fork")
     if flags & CLONE_PARENT_SETTID:

@@ -36,8 +36,14 @@ class Syscall:
     args: tuple          # argument type names for the log
     support: str
     note: str
-    blocking: bool       # logged at entry too with -ss
+    blocking: object     # True, or a predicate of the raw arguments (may this call block?)
     nargs: int
+
+    def may_block(self, args):
+        """Could the call block (so it must run outside the engine's hook)?  Logged at
+        entry too with -ss."""
+        b = self.blocking
+        return b(*args) if callable(b) else bool(b)
 
 
 TABLE = {}              # nr -> Syscall

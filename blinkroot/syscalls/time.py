@@ -281,6 +281,7 @@ def alarm(t, seconds):
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
 HOST_TIMER_SIG = host_signal.SIGRTMAX if hasattr(host_signal, "SIGRTMAX") else None
 DELAYTIMER_MAX = 2 ** 31 - 1
+PENDING_POLL_NS = 1_000_000     # host timer period while a timer's signal is pending
 
 
 class PosixTimer:
@@ -313,10 +314,13 @@ class _Timers:
         self._settime = libc.timer_settime
 
     def _on_host_signal(self, _sig, _frame):
-        if self.busy:
-            self.missed = True
-            return
-        self.expire()       # queueing the signals wakes a thread blocked in a host call
+        # Queueing the signals wakes a thread blocked in a host call.  Rearming may make
+        # the host timer fire again at once: that is handled by the loop in __exit__,
+        # not by a handler inside this one.
+        self.missed = True
+        if not self.busy:
+            self.busy = True
+            self.__exit__()
 
     def expire(self):
         """Queue the signals of every due timer; rearm the host timer.  True if any queued."""
@@ -336,8 +340,9 @@ class _Timers:
             if info is not None and (info in th.proc.pending or info in th.pending):
                 info.uid = tm.overrun = min(info.uid + n, DELAYTIMER_MAX)   # still pending
                 continue
-            info = S.SigInfo(tm.signo, S.SI_TIMER, pid=tm.id, uid=n - 1, value=tm.value)
-            tm.queued, tm.overrun = info, n - 1
+            overrun = min(n - 1, DELAYTIMER_MAX)
+            info = S.SigInfo(tm.signo, S.SI_TIMER, pid=tm.id, uid=overrun, value=tm.value)
+            tm.queued, tm.overrun = info, overrun
             th.queue(info, process_wide=not tm.notify & SIGEV_THREAD_ID)
             queued = True
         self.rearm()
@@ -345,9 +350,16 @@ class _Timers:
 
     def rearm(self):
         soonest = None
+        th = self.thread
         for tm in self.timers.values():
             if tm.deadline:
                 left = max(tm.deadline - host_time.clock_gettime_ns(tm.host), 1)
+                info = tm.queued
+                if info is not None and (info in th.proc.pending or info in th.pending):
+                    # Its signal is still pending: expiries only add to its overrun
+                    # (Linux rearms such a timer on delivery), so a short interval must
+                    # not make the host timer fire nonstop.
+                    left = max(left, PENDING_POLL_NS)
                 soonest = left if soonest is None else min(soonest, left)
         spec = struct.pack("<4q", 0, 0, *divmod(soonest or 0, NS))
         libc_call(self._settime, self.host_id, ctypes.c_int(0),
@@ -358,10 +370,14 @@ class _Timers:
         return self
 
     def __exit__(self, *exc):
-        self.busy = False
-        if self.missed:
-            self.missed = False
-            self.expire()
+        while True:
+            while self.missed:      # a host signal came meanwhile (or rearming is due)
+                self.missed = False
+                self.expire()
+            self.busy = False
+            if not self.missed:     # none between the check and clearing busy
+                return
+            self.busy = True
 
 
 def forget_posix_timers(proc, exec_=False):
@@ -440,6 +456,8 @@ def _remaining(tm):
 @syscall("timer_settime", "int flags ptr ptr")
 def timer_settime(t, tid, flags, new, old):
     timers, tm = _timer(t, tid)
+    if not new:
+        raise Errno(errno.EINVAL)       # Linux checks for NULL before reading it
     raw = t.mem.read(new, 32)
     interval, value = read_ts_raw(raw, 0), read_ts_raw(raw, 16)
     with timers:

@@ -46,6 +46,7 @@ class FdTable:
         self.cloexec = set()
         # RLIMIT_NOFILE as the guest sees it: it starts as blinkroot's own soft limit.
         self.limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.low = 0            # every fd below this one is open: lowest-free searches start here
 
     def get(self, fd):
         f = self.files.get(fd) if isinstance(fd, int) else None
@@ -55,9 +56,11 @@ class FdTable:
 
     def install(self, file, cloexec=False, lowest=0, at=None):
         if at is None:
-            at = lowest
+            at = max(lowest, self.low)
             while at in self.files:
                 at += 1
+            if lowest <= self.low:
+                self.low = at   # [low, at) were all open
         if at >= self.limit:
             raise Errno(errno.EMFILE)
         if at in self.files:
@@ -74,6 +77,7 @@ class FdTable:
         f = self.files.pop(fd, None)
         if f is None:
             raise Errno(errno.EBADF)
+        self.low = min(self.low, fd)
         self.cloexec.discard(fd)
         f.refs -= 1
         if f.refs == 0:
@@ -92,6 +96,7 @@ class FdTable:
                 f.release()
         self.files = {}
         self.cloexec = set()
+        self.low = 0
 
     def close_all(self):
         for fd in list(self.files):

@@ -169,16 +169,9 @@ class Session:
 
     # -- processes ---------------------------------------------------------------------------
     def publish(self, proc, **extra):
-        """Write this process's guest-visible facts (it is the only writer of its file)."""
-        facts = {
-            "pid": os.getpid(),
-            "start": host_start_time(os.getpid()),
-            "exe": os.fsdecode(proc.exe),
-            "cwd": os.fsdecode(proc.cwd),
-            "comm": os.fsdecode(proc.comm),
-            "cmdline": [os.fsdecode(a) for a in proc.argv],
-            "environ": [os.fsdecode(e) for e in getattr(proc, "envp", [])],
-        }
+        """Write this process's guest-visible facts (it is the only writer of its file,
+        but for the first version of a forked child's: see publish_child)."""
+        facts = self._facts_of(proc, os.getpid())
         facts.update(extra)
         path = os.path.join(self.dir, "procs", str(os.getpid()))
         tmp = path + ".tmp"
@@ -188,6 +181,45 @@ class Session:
             os.rename(tmp, path)
         except OSError:
             pass
+
+    def publish_child(self, proc, pid):
+        """Right after fork, in the parent: the child's facts are the parent's (it has not
+        run yet, it may not have written its own), so that /proc/PID exists at once.  Never
+        replaces a file the child wrote itself."""
+        start = host_start_time(pid)
+        if start is None:
+            return                  # gone already
+        facts = self._facts_of(proc, pid, start)
+        path = os.path.join(self.dir, "procs", str(pid))
+        tmp = f"{path}.{os.getpid()}.parent.tmp"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(facts, f)
+            try:
+                os.link(tmp, path)  # EEXIST: the child was first
+            except FileExistsError:
+                old = self.facts(pid)
+                if old is None:     # a stale file of a dead process with this pid
+                    os.rename(tmp, path)
+        except OSError:
+            pass
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _facts_of(proc, pid, start=None):
+        return {
+            "pid": pid,
+            "start": host_start_time(pid) if start is None else start,
+            "exe": os.fsdecode(proc.exe),
+            "cwd": os.fsdecode(proc.cwd),
+            "comm": os.fsdecode(proc.comm),
+            "cmdline": [os.fsdecode(a) for a in proc.argv],
+            "environ": [os.fsdecode(e) for e in getattr(proc, "envp", [])],
+        }
 
     def withdraw(self):
         try:
@@ -223,8 +255,11 @@ class Session:
                         pass
         return sorted(out)
 
-    def close(self):
-        """At exit: the owner removes the whole state directory, others their entry."""
-        self.withdraw()
+    def close(self, zombie=False):
+        """At exit: the owner removes the whole state directory, others their entry --
+        but for a guest process (zombie): until its parent reaps it, /proc/PID stays, as
+        on Linux (facts() and pids() forget it once the host process is gone)."""
+        if not zombie:
+            self.withdraw()
         if os.getpid() == self.owner:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -2,6 +2,7 @@
 #include "check.h"
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -198,6 +199,52 @@ static void test_dup(void) {
   SHOW(close(fd));
 }
 
+/* Descriptors opened until EMFILE (then closed again); *last: the highest one. */
+static int fill_table(int *last) {
+  int n = 0, fd;
+  *last = -1;
+  while ((fd = open("/dev/null", O_RDONLY)) >= 0) {
+    n++;
+    *last = fd;
+  }
+  printf("  stopped by %s\n", errname(errno));
+  for (int i = 3; i <= *last; i++) close(i);
+  return n;
+}
+
+static void test_fd_limits(void) {
+  SECTION("RLIMIT_NOFILE: EMFILE, EBADF, EINVAL at the limit");
+  struct rlimit orig, low;
+  getrlimit(RLIMIT_NOFILE, &orig);
+  low = orig;
+  low.rlim_cur = 64;
+  SHOW(setrlimit(RLIMIT_NOFILE, &low));
+  SHOW(getdtablesize());
+  int last;
+  SHOW(fill_table(&last) + 3);
+  SHOW(last);
+  SHOW(dup2(0, 64));
+  SHOW(dup2(0, 20000));
+  SHOW(dup2(0, 63));
+  SHOW(syscall(SYS_dup3, 0, 64, 0));
+  SHOW(fcntl(0, F_DUPFD, 64));
+  SHOW(fcntl(0, F_DUPFD, 63));
+  SHOW(close(63));
+  for (int i = 3; i < 63; i++) dup2(0, i);
+  int p[2];
+  SHOW(pipe(p));            /* one free slot: a pipe needs two */
+  SHOW(dup(0));
+  SHOW(dup(0));
+  for (int i = 3; i < 64; i++) close(i);
+  SHOW(setrlimit(RLIMIT_NOFILE, &orig));
+  /* The whole inherited limit: blinkroot's own descriptors must not use it up. */
+  if (orig.rlim_cur <= 65536) {
+    int n = fill_table(&last);
+    FACT(n + 3 == (int)orig.rlim_cur);
+    FACT(last + 1 == (int)orig.rlim_cur);
+  }
+}
+
 static void show_flags(int fd) {
   int fl = fcntl(fd, F_GETFL);
   printf("  accmode=%s append=%d nonblock=%d\n",
@@ -320,6 +367,7 @@ int main(void) {
   test_positional();
   test_append();
   test_dup();
+  test_fd_limits();
   test_fcntl();
   test_truncate();
   test_copying();

@@ -124,6 +124,17 @@ static void test_scheduling(void) {
   FACT(cpu < 4096 && node < 4096);
   FACT(sysconf(_SC_NPROCESSORS_ONLN) >= 1);
   FACT(sysconf(_SC_PAGESIZE) == 4096);
+  /* NULL and negative pids: EINVAL, checked before the pointer is read. */
+  SHOW(syscall(SYS_sched_getparam, 0, NULL));
+  SHOW(syscall(SYS_sched_setparam, 0, NULL));
+  SHOW(syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, NULL));
+  SHOW(syscall(SYS_sched_getparam, -1, (void *)8));
+  SHOW(syscall(SYS_sched_setattr, 0, NULL, 0));
+  SHOW(syscall(SYS_sched_getattr, 0, NULL, 48, 0));
+  struct sched_param sp = {0};
+  SHOW(syscall(SYS_sched_getparam, 0, &sp));
+  SHOW(sp.sched_priority);
+  SHOW(syscall(SYS_sched_getparam, 0, (void *)8));
 }
 
 static void test_prctl(void) {

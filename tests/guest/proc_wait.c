@@ -260,6 +260,55 @@ static void test_echild(void) {
   printf("sum of 20 exit codes = %d, then %s\n", total, errname(errno));
 }
 
+static void test_procfs_of_new_child(void) {
+  SECTION("/proc/CHILD right after fork, before the child ran");
+  for (int round = 0; round < 3; round++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      usleep(50000);
+      _exit(7);
+    }
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    FACT(fd >= 0);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    buf[n > 0 ? n : 0] = 0;
+    if (fd >= 0) close(fd);
+    char *rp = strrchr(buf, ')');
+    char state = 0;
+    int ppid = 0;
+    if (rp) sscanf(rp + 2, "%c %d", &state, &ppid);
+    FACT(state == 'R' || state == 'S');
+    FACT(ppid == (int)getpid());
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    fd = open(path, O_RDONLY);
+    n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    FACT(n > 0 && strstr(buf, "proc_wait") != NULL);
+    if (fd >= 0) close(fd);
+    reap("child", pid, 0);
+  }
+  /* An exited child not yet reaped: /proc/PID is there, in state Z. */
+  pid_t pid = fork();
+  if (pid == 0) _exit(3);
+  siginfo_t si;
+  waitid(P_PID, pid, &si, WEXITED | WNOWAIT);
+  char path[64], buf[512], state = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  for (int i = 0; i < 200 && state != 'Z'; i++) {
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *rp = strrchr(buf, ')');
+    if (rp) state = rp[2];
+    if (state != 'Z') usleep(10000);
+  }
+  printf("  zombie state = %c\n", state);
+  reap("zombie", pid, 0);
+  FACT(access(path, F_OK) != 0);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   test_exits();
@@ -267,5 +316,6 @@ int main(void) {
   test_stop_continue();
   test_waitid();
   test_echild();
+  test_procfs_of_new_child();
   return 0;
 }

@@ -292,6 +292,38 @@ static void test_exit_from_thread(void) {
   printf("process exit status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
 }
 
+static void *pi_relock(void *arg) {
+  pthread_mutex_t *m = arg;
+  SHOW(pthread_mutex_lock(m));
+  SHOWE(pthread_mutex_lock(m));       /* errorcheck: the kernel's EDEADLK */
+  SHOWE(pthread_mutex_trylock(m));
+  SHOW(pthread_mutex_unlock(m));
+  return NULL;
+}
+
+static void test_pi_mutex(void) {
+  SECTION("priority-inheritance mutexes (FUTEX_LOCK_PI)");
+  pthread_mutexattr_t a;
+  pthread_mutex_t m;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+  SHOWE(pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT));
+  SHOWE(pthread_mutex_init(&m, &a));
+  SHOW(pthread_mutex_lock(&m));
+  SHOWE(pthread_mutex_lock(&m));
+  SHOW(pthread_mutex_unlock(&m));
+  SHOWE(pthread_mutex_unlock(&m));
+  pthread_t t;
+  pthread_create(&t, NULL, pi_relock, &m);
+  pthread_join(t, NULL);
+  /* Raw: the word holds our own tid. */
+  static int word;
+  word = syscall(SYS_gettid);
+  SHOW(syscall(SYS_futex, &word, 6 | 128, 0, NULL, NULL, 0));   /* FUTEX_LOCK_PI_PRIVATE */
+  SHOW(syscall(SYS_futex, &word, 7 | 128, 0, NULL, NULL, 0));   /* FUTEX_UNLOCK_PI_PRIVATE */
+  SHOW(word);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   test_counters();
@@ -299,6 +331,7 @@ int main(void) {
   test_barrier();
   test_robust();
   test_pthread_kill();
+  test_pi_mutex();
   test_exit_from_thread();
   return 0;
 }

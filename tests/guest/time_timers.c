@@ -166,6 +166,31 @@ static void test_interrupted_sleeps(void) {
   timer_delete(t);
 }
 
+static timer_t capped;
+static volatile int capped_overrun = -2, capped_calls;
+static void on_capped(int sig) {
+  (void)sig;
+  if (capped_calls++) return;
+  capped_overrun = timer_getoverrun(capped);
+  struct itimerspec off = {{0, 0}, {0, 0}};
+  timer_settime(capped, 0, &off, NULL);
+}
+
+static void test_overrun_cap(void) {
+  SECTION("a 1ns interval started long ago: overrun capped at INT_MAX");
+  signal(SIGUSR2, on_capped);
+  capped = make_timer(CLOCK_MONOTONIC, SIGUSR2, 0);
+  struct itimerspec spec = {{0, 1}, {0, 0}};
+  clock_gettime(CLOCK_MONOTONIC, &spec.it_value);
+  spec.it_value.tv_sec -= 4;              /* 4e9 expiries ago */
+  SHOW(timer_settime(capped, TIMER_ABSTIME, &spec, NULL));
+  while (!capped_calls) ;
+  SHOW(capped_overrun == 0x7fffffff);
+  SHOW(syscall(SYS_timer_settime, capped, 0, NULL, NULL));
+  SHOW(timer_delete(capped));
+  signal(SIGUSR2, SIG_DFL);
+}
+
 static void test_adjtimex(void) {
   SECTION("adjtimex (reading)");
   struct timex tx;
@@ -183,6 +208,7 @@ static void test_adjtimex(void) {
 int main(void) {
   test_posix_timers();
   test_interrupted_sleeps();
+  test_overrun_cap();
   test_adjtimex();
   return 0;
 }
