@@ -112,6 +112,8 @@ def run_program(opts, program, argv):
     proc.argv = [program_b]
     vfs.session.publish(proc)
     proc.fork_child_hooks.append(lambda: vfs.session.publish(proc))
+    proc.fork_parent_hooks.append(
+        lambda pid, how: how != "vforkdone" and vfs.session.publish(proc, pid))
     thread = Thread(proc)
     path = find_program(vfs, proc, program_b)
     if path is None:

@@ -590,6 +590,29 @@ def tee(t, fd_in, fd_out, length, flags):
                    flags & 0xFFFFFFFF)
 
 
+SPLICE_F_GIFT = 8
+_c_vmsplice = _libc_fn("vmsplice", (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                    ctypes.c_uint), ctypes.c_ssize_t)
+
+
+@syscall("vmsplice", "fd ptr size flags", blocking=True)
+def vmsplice(t, fd, iov, nr_segs, flags):
+    """The host's vmsplice over the guest's memory (host memory): a pipe's write end takes
+    references to the pages, as Linux's does (later stores show through); the read end
+    copies into them.  SPLICE_F_GIFT is dropped (the pages are blinkroot's mapping)."""
+    f = t.proc.fds.get(s32(fd))
+    out = f.writable()
+    if not out and not f.readable():
+        raise Errno(errno.EBADF)
+    if nr_segs > IOV_MAX:
+        raise Errno(errno.EINVAL)
+    ranges = _iovecs(t, iov, nr_segs, not out, ranges=True)
+    if not ranges:
+        return 0
+    return host_call(t, _c_vmsplice, f.host_fd, iovec_array(ranges), len(ranges),
+                     flags & 0xFFFFFFFF & ~SPLICE_F_GIFT, ready=lambda: fd_ready(f.host_fd, out))
+
+
 # -- ioctl and flock -----------------------------------------------------------------------
 # Requests whose argument layout is known go to the host descriptor (a terminal, a file):
 # "out" copies N bytes back to the guest, "in" copies N bytes from it, "val" passes the

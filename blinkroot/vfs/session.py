@@ -168,11 +168,15 @@ class Session:
         return tempfile.mkdtemp(prefix="", dir=os.path.join(self.dir, kind))
 
     # -- processes ---------------------------------------------------------------------------
-    def publish(self, proc, **extra):
-        """Write this process's guest-visible facts (it is the only writer of its file)."""
+    def publish(self, proc, pid=None, **extra):
+        """Write this process's guest-visible facts.  Each process writes its own file,
+        except that a parent writes its new fork child's first (its facts are the
+        parent's of the moment), so that the pid fork returns is in /proc at once, as on
+        Linux; the child's own writes replace it, never the other way round."""
+        pid = os.getpid() if pid is None else pid
         facts = {
-            "pid": os.getpid(),
-            "start": host_start_time(os.getpid()),
+            "pid": pid,
+            "start": host_start_time(pid),
             "exe": os.fsdecode(proc.exe),
             "cwd": os.fsdecode(proc.cwd),
             "comm": os.fsdecode(proc.comm),
@@ -180,12 +184,18 @@ class Session:
             "environ": [os.fsdecode(e) for e in getattr(proc, "envp", [])],
         }
         facts.update(extra)
-        path = os.path.join(self.dir, "procs", str(os.getpid()))
-        tmp = path + ".tmp"
+        path = os.path.join(self.dir, "procs", str(pid))
+        tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w") as f:
                 json.dump(facts, f)
-            os.rename(tmp, path)
+            if pid == os.getpid():
+                os.rename(tmp, path)
+            else:               # never over what the child has written already
+                try:
+                    os.link(tmp, path)
+                finally:
+                    os.unlink(tmp)
         except OSError:
             pass
 
