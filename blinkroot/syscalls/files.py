@@ -621,6 +621,12 @@ def vmsplice(t, fd, iov, nr_segs, flags):
 
 TIOCGPGRP, TIOCSPGRP, FIONBIO, FIOCLEX, FIONCLEX = 0x540F, 0x5410, 0x5421, 0x5451, 0x5450
 IOCTLS = {
+    # nsfs (/proc/PID/ns/*, the host's namespaces: vfs/procfs.py)
+    0xB701: ("fd", 0),          # NS_GET_USERNS
+    0xB702: ("fd", 0),          # NS_GET_PARENT
+    0xB703: ("none", 0),        # NS_GET_NSTYPE
+    0xB704: ("out", 4),         # NS_GET_OWNER_UID
+    0x8008B705: ("out", 8),     # NS_GET_MNTNS_ID
     0x5401: ("out", 36),        # TCGETS
     0x5402: ("in", 36),         # TCSETS
     0x5403: ("in", 36),         # TCSETSW
@@ -675,6 +681,13 @@ def ioctl(t, fd, request, arg):
                 on = int.from_bytes(data, "little") != 0
                 f.flags = f.flags | O_NONBLOCK if on else f.flags & ~O_NONBLOCK
             return 0
+        if kind == "fd":        # a new descriptor (O_CLOEXEC), the guest's to have
+            new = host_fcntl.ioctl(f.host_fd, request, 0)
+            try:
+                return fds.install(File(new, 0), cloexec=True)
+            except Errno:
+                os.close(new)
+                raise
         return host_fcntl.ioctl(f.host_fd, request, s32(arg) if kind == "val" else 0)
 
 
