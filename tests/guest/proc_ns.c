@@ -53,6 +53,10 @@ int main(void) {
   int p = open("/proc/self/ns/pid", O_RDONLY);
   SHOW(ioctl(p, NS_GET_PARENT));
   SHOW(open("/proc/self/ns/nonesuch", O_RDONLY));
+  int dot = open(".", O_RDONLY);                // not nsfs: ENOTTY before EFAULT
+  SHOW(ioctl(dot, NS_GET_OWNER_UID));
+  SHOW(ioctl(dot, NS_GET_USERNS));
+  SHOW(ioctl(u, NS_GET_OWNER_UID, (void *)8));
   DIR *d = opendir("/proc/self/ns");
   struct dirent *e;
   int count = 0, has_mnt = 0;
