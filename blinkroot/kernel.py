@@ -27,6 +27,7 @@ class Kernel:
         self.stats = {"syscalls": 0, "faults": 0, "signals": 0, "execs": 0}
         self.started = time.monotonic()
         self.host_signals = []      # SigInfo of host signals not yet queued to the guest
+        self.sigio_armed = False    # a guest fcntl asked the host for SIGIO (syscalls/files.py)
         self.signal_pipe = -1       # read end of the host's signal wakeup pipe (hostsig)
         self.watcher_kick = -1      # write a byte to make the signal watcher look again
         self.signalfd = -1

@@ -87,3 +87,8 @@ def release_robust_list(t):
             except Errno:
                 pass
     t.robust_list = (0, 0)
+
+
+def raw_syscall(nr, *args):
+    """A host syscall with integer (or address) arguments: -1 and errno on failure."""
+    return _syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in args))

@@ -54,6 +54,12 @@ _SIGINFO_FMT = "<IiiIIiIIIIiiQQQQ"  # struct signalfd_siginfo, first fields
 _SIGINFO_SIZE = 128
 
 
+# The kernel's siginfo_layout: a positive si_code up to NSIGPOLL on a signal not in
+# this list (or SI_SIGIO) has the poll layout, si_band and si_fd (F_SETSIG's signals).
+_FILTERED = (signal.SIGILL, signal.SIGFPE, signal.SIGSEGV, signal.SIGBUS, signal.SIGTRAP,
+             signal.SIGCHLD, signal.SIGSYS)
+_SI_SIGIO = -5
+
 # si_code of a thread-directed signal forwarded as a process-directed one (see above):
 # THREAD_MARK + c carries the negative si_code c (SI_TKILL, SI_QUEUE, ...).
 THREAD_MARK = -0x10000
@@ -166,14 +172,16 @@ def _read_signalfd(sfd):
         if not raw:
             return out
         for off in range(0, len(raw), _SIGINFO_SIZE):
-            (signo, errno_, code, pid, uid, _fd, _tid, _band, _overrun, _trapno, status,
+            (signo, errno_, code, pid, uid, fd, _tid, band, _overrun, _trapno, status,
              sival_int, sival_ptr, _utime, _stime, addr) = struct.unpack_from(
                 _SIGINFO_FMT, raw, off)
             tid = 0
             if THREAD_MARK - 0x10000 < code < THREAD_MARK:
                 tid, code = errno_, code - THREAD_MARK      # send_to_thread's
+            poll = (0 < code <= 6 and signo not in _FILTERED) or code == _SI_SIGIO
             out.append(S.SigInfo(signo, code, pid=pid, uid=uid, status=status,
-                                 value=sival_ptr, addr=addr, tid=tid))
+                                 value=sival_ptr, addr=addr, tid=tid,
+                                 band=band if poll else 0, fd=fd if poll else None))
 
 
 def _ignore(_signum, _frame):

@@ -136,6 +136,7 @@ class Process:
         self.rlimits = {}               # resource -> (soft, hard) overrides of the host's
         self.threads = []
         self.pending = []               # process-directed signals (SigInfo)
+        self.sigio_fds = {}             # host fd -> guest fd that asked for SIGIO (si_fd)
         self.itimer_real = None         # host ITIMER_REAL stands for the guest's
         self.vfork_done = None          # vfork child: pipe end whose closing frees the parent
         self.vfork_parent = None        # CLONE_VM|CLONE_VFORK child before exec (vfork.py)
@@ -260,7 +261,18 @@ class Thread:
                 if target is not None:
                     target.queue(info)
                 continue
+            if info.fd is not None:
+                info.fd = self._guest_fd(info.fd)
             self.queue(info, True)
+
+    def _guest_fd(self, host_fd):
+        """si_fd of a SIGIO-style signal names the host descriptor: the guest's is the
+        one that armed it (fcntl), else any referring to the same host descriptor."""
+        files = self.proc.fds.files
+        fd = self.proc.sigio_fds.get(host_fd)
+        if fd is not None and fd in files and files[fd].host_fd == host_fd:
+            return fd
+        return next((g for g, f in sorted(files.items()) if f.host_fd == host_fd), -1)
 
     def deliver_signals(self, regs=None):
         """Run default actions or set up handler frames for every deliverable signal."""
@@ -443,6 +455,10 @@ class Thread:
                 self.vcpu.set_result(ret)
         if self.deferred is not None:
             return False
+        if self.kernel.sigio_armed:
+            # A host descriptor may signal us (O_ASYNC, F_NOTIFY, a lease): what this
+            # very syscall made the host send arrives before the guest runs on.
+            self.kernel.collect_signalfd()
         if self.pending or self.proc.pending or self.kernel.host_signals:
             self.deliver_signals()
         if self.saved_sigmask is not None:

@@ -67,14 +67,15 @@ class SigAction:
 class SigInfo:
     """A queued signal with its siginfo_t fields."""
     __slots__ = ("signo", "code", "errno", "pid", "uid", "addr", "status", "value", "raw",
-                 "tid")
+                 "tid", "band", "fd")
 
     def __init__(self, signo, code=SI_USER, pid=0, uid=0, addr=0, status=0, value=0, raw=None,
-                 tid=0):
+                 tid=0, band=0, fd=None):
         self.signo, self.code, self.errno = signo, code, 0
         self.pid, self.uid, self.addr, self.status, self.value = pid, uid, addr, status, value
         self.raw = raw          # rt_sigqueueinfo: the caller's own 128 bytes
         self.tid = tid          # from the host: the thread it is for (0: the process)
+        self.band, self.fd = band, fd   # SIGIO-style (poll layout): si_band, si_fd
 
     def pack(self):
         if self.raw is not None:
@@ -82,6 +83,8 @@ class SigInfo:
         head = struct.pack("<iii4x", self.signo, self.errno, self.code)
         if self.signo in (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) and self.code > 0:
             body = struct.pack("<Q", self.addr)
+        elif self.fd is not None:
+            body = struct.pack("<qi", self.band, self.fd)
         elif self.signo == SIGCHLD and self.code > 0:
             body = struct.pack("<IIi4xQQ", self.pid, self.uid, self.status, 0, 0)
         else:

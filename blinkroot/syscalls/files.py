@@ -15,11 +15,14 @@ from .blocking import blocking, host_call, iovec_array, fd_ready
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
 O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o10000000, 0o20200000
+O_ASYNC = 0o20000
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL = 0, 1, 2, 3, 4
 F_GETLK, F_SETLK, F_SETLKW, F_DUPFD_CLOEXEC = 5, 6, 7, 1030
 F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
 F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS = 1031, 1032, 1033, 1034
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+F_SETOWN_EX, F_GETOWN_EX, F_OWNER_TID, F_OWNER_PID = 15, 16, 0, 1
+F_SETLEASE, F_GETLEASE, F_NOTIFY = 1024, 1025, 1026
 FD_CLOEXEC = 1
 IOV_MAX = 1024
 MAX_RW = 0x7FFFF000          # Linux's MAX_RW_COUNT: longer transfers are cut to it
@@ -316,15 +319,67 @@ def fcntl(t, fd, cmd, arg):
             hflags = host_fcntl.fcntl(f.host_fd, host_fcntl.F_GETFL)
             want = host_oflags(arg & _SETFL_MASK) & ~(os.O_CLOEXEC | O_ACCMODE)
             mask = host_oflags(_SETFL_MASK) & ~(os.O_CLOEXEC | O_ACCMODE)
+            if hasattr(os, "O_ASYNC"):     # open ignores it, so host_oflags has it not
+                mask |= os.O_ASYNC
+                want |= os.O_ASYNC if arg & O_ASYNC else 0
             host_fcntl.fcntl(f.host_fd, host_fcntl.F_SETFL, (hflags & ~mask) | want)
         f.flags = (f.flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
+        if arg & O_ASYNC:
+            _sigio_armed(t, f, fd)
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _lock(t, f, cmd, arg)
     if cmd in (F_GETPIPE_SZ, F_SETPIPE_SZ, F_GETOWN, F_SETOWN, F_GETSIG, F_SETSIG,
-               F_ADD_SEALS, F_GET_SEALS):
+               F_ADD_SEALS, F_GET_SEALS, F_SETLEASE, F_GETLEASE, F_NOTIFY):
+        if cmd in (F_SETOWN, F_SETLEASE, F_NOTIFY):
+            _sigio_armed(t, f, fd)
+        if cmd == F_SETOWN:
+            f.owner_tid = 0
         return host_fcntl.fcntl(f.host_fd, cmd, arg)
+    if cmd in (F_SETOWN_EX, F_GETOWN_EX):
+        return _owner_ex(t, f, fd, cmd, arg)
     raise Errno(errno.EINVAL)
+
+
+def _sigio_armed(t, f, fd):
+    """The host will signal blinkroot about this description (SIGIO or F_SETSIG's
+    signal, for O_ASYNC, a lease break or a directory change), with the host descriptor
+    in si_fd: the guest must see its own (Thread.collect_host_signals translates), and
+    at once when its own syscall caused it (chmod under F_NOTIFY): after each syscall the
+    thread reads the host's pending signals while sigio_armed (proc/process.py)."""
+    t.proc.sigio_fds[f.host_fd] = fd
+    t.kernel.sigio_armed = True
+
+
+def _owner_ex(t, f, fd, cmd, arg):
+    """struct f_owner_ex {int type; pid_t pid}: guest pids and tids are the host's.  An
+    F_OWNER_TID owner that is one of the caller's own threads becomes the process on the
+    host: a host thread-directed signal would stay pending on a host thread that blocks
+    it, unseen by the signal watcher (proc/hostsig.py).  F_GETOWN_EX shows the tid."""
+    if cmd == F_GETOWN_EX:
+        t.mem.check(arg, 8, 2)
+        buf = bytearray(8)
+        r = host_fcntl.fcntl(f.host_fd, F_GETOWN_EX, bytes(8))
+        kind, pid = int.from_bytes(r[:4], "little", signed=True), \
+            int.from_bytes(r[4:8], "little", signed=True)
+        if f.owner_tid and kind == F_OWNER_PID and pid == t.proc.pid:
+            kind, pid = F_OWNER_TID, f.owner_tid
+        buf[:4] = kind.to_bytes(4, "little", signed=True)
+        buf[4:] = pid.to_bytes(4, "little", signed=True)
+        t.mem.write(arg, bytes(buf))
+        return 0
+    raw = t.mem.read(arg, 8)
+    kind = int.from_bytes(raw[:4], "little", signed=True)
+    pid = int.from_bytes(raw[4:8], "little", signed=True)
+    tid = 0
+    if kind == F_OWNER_TID and any(th.tid == pid for th in t.proc.threads):
+        kind, tid = F_OWNER_PID, pid
+        pid = t.proc.pid
+    host_fcntl.fcntl(f.host_fd, F_SETOWN_EX, kind.to_bytes(4, "little", signed=True)
+                     + pid.to_bytes(4, "little", signed=True))
+    f.owner_tid = tid
+    _sigio_armed(t, f, fd)
+    return 0
 
 
 def _lock(t, f, cmd, arg):
@@ -537,6 +592,29 @@ def tee(t, fd_in, fd_out, length, flags):
                    flags & 0xFFFFFFFF)
 
 
+SPLICE_F_GIFT = 8
+_c_vmsplice = _libc_fn("vmsplice", (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                    ctypes.c_uint), ctypes.c_ssize_t)
+
+
+@syscall("vmsplice", "fd ptr size flags", blocking=True)
+def vmsplice(t, fd, iov, nr_segs, flags):
+    """The host's vmsplice over the guest's memory (host memory): a pipe's write end takes
+    references to the pages, as Linux's does (later stores show through); the read end
+    copies into them.  SPLICE_F_GIFT is dropped (the pages are blinkroot's mapping)."""
+    f = t.proc.fds.get(s32(fd))
+    out = f.writable()
+    if not out and not f.readable():
+        raise Errno(errno.EBADF)
+    if nr_segs > IOV_MAX:
+        raise Errno(errno.EINVAL)
+    ranges = _iovecs(t, iov, nr_segs, not out, ranges=True)
+    if not ranges:
+        return 0
+    return host_call(t, _c_vmsplice, f.host_fd, iovec_array(ranges), len(ranges),
+                     flags & 0xFFFFFFFF & ~SPLICE_F_GIFT, ready=lambda: fd_ready(f.host_fd, out))
+
+
 # -- ioctl and flock -----------------------------------------------------------------------
 # Requests whose argument layout is known go to the host descriptor (a terminal, a file):
 # "out" copies N bytes back to the guest, "in" copies N bytes from it, "val" passes the
@@ -545,6 +623,12 @@ def tee(t, fd_in, fd_out, length, flags):
 
 TIOCGPGRP, TIOCSPGRP, FIONBIO, FIOCLEX, FIONCLEX = 0x540F, 0x5410, 0x5421, 0x5451, 0x5450
 IOCTLS = {
+    # nsfs (/proc/PID/ns/*, the host's namespaces: vfs/procfs.py)
+    0xB701: ("fd", 0),          # NS_GET_USERNS
+    0xB702: ("fd", 0),          # NS_GET_PARENT
+    0xB703: ("none", 0),        # NS_GET_NSTYPE
+    0xB704: ("query", 4),       # NS_GET_OWNER_UID
+    0x8008B705: ("query", 8),   # NS_GET_MNTNS_ID
     0x5401: ("out", 36),        # TCGETS
     0x5402: ("in", 36),         # TCSETS
     0x5403: ("in", 36),         # TCSETSW
@@ -586,6 +670,11 @@ def ioctl(t, fd, request, arg):
     if kind is None or f.host_fd < 0:
         raise Errno(errno.ENOTTY)
     with blocking(t):       # TCSETSW and TCSBRK wait for output to drain
+        if kind == "query":     # "out" whose ENOTTY (not nsfs) comes before EFAULT
+            buf = bytearray(size)
+            r = host_fcntl.ioctl(f.host_fd, request, buf, True)
+            t.mem.write(arg, bytes(buf))
+            return r
         if kind == "out":
             t.mem.check(arg, size, 2)
             buf = bytearray(size)
@@ -599,6 +688,13 @@ def ioctl(t, fd, request, arg):
                 on = int.from_bytes(data, "little") != 0
                 f.flags = f.flags | O_NONBLOCK if on else f.flags & ~O_NONBLOCK
             return 0
+        if kind == "fd":        # a new descriptor (O_CLOEXEC), the guest's to have
+            new = host_fcntl.ioctl(f.host_fd, request, 0)
+            try:
+                return fds.install(File(new, 0), cloexec=True)
+            except Errno:
+                os.close(new)
+                raise
         return host_fcntl.ioctl(f.host_fd, request, s32(arg) if kind == "val" else 0)
 
 

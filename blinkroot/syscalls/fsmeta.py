@@ -889,3 +889,17 @@ def lremovexattr(t, path, name):
 @syscall("fremovexattr", "fd str")
 def fremovexattr(t, fd, name):
     return host_result(_libc.fremovexattr(t.proc.fds.get(s32(fd)).host_fd, _path(t, name)))
+
+
+# -- ustat ---------------------------------------------------------------------------------
+USTAT_SIZE = 32         # struct ustat: int f_tfree, ino_t f_tinode, char f_fname[6], f_fpack[6]
+
+
+@syscall("ustat", "hex ptr")
+def ustat(t, dev, buf):
+    """The obsolete free-space query by device number: guest st_dev numbers of host files
+    are the host's, so the host answers (EINVAL for a device no mount has)."""
+    raw = ctypes.create_string_buffer(USTAT_SIZE)
+    host_result(_libc.syscall(ctypes.c_long(136), ctypes.c_ulong(dev & 0xFFFFFFFF), raw))
+    t.mem.write(buf, raw.raw)
+    return 0

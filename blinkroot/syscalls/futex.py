@@ -61,3 +61,34 @@ def _timed_wait(t, host, op, val, ts, val3):
                 raise
             if handled(t):
                 raise Errno(errno.EINTR)
+
+
+FUTEX_WAITV_MAX = 128
+WAITV_SIZE = 24         # struct futex_waitv: u64 val, u64 uaddr, u32 flags, u32 reserved
+
+
+@syscall("futex_waitv", "ptr uint flags ptr int", blocking=True)
+def futex_waitv(t, waiters, nr, flags, timeout, clockid):
+    """The host's futex_waitv over the waiters' host addresses; the host validates the
+    flags, the clock and the absolute timeout.  An address that has no host memory is
+    handed over as one the host refuses the same way (unaligned: EINVAL, else EFAULT)."""
+    nr &= 0xFFFFFFFF
+    if flags & 0xFFFFFFFF or not nr or nr > FUTEX_WAITV_MAX or not waiters:
+        raise Errno(errno.EINVAL)
+    ts = None
+    if timeout:
+        ts = ctypes.create_string_buffer(t.mem.read(timeout, 16), 16)
+    raw = bytearray(t.mem.read(waiters, WAITV_SIZE * nr))
+    for i in range(nr):
+        uaddr = struct.unpack_from("<Q", raw, WAITV_SIZE * i + 8)[0]
+        if uaddr & 3:
+            host = uaddr
+        else:
+            try:
+                host = F.host_address(t, uaddr)
+            except Errno:
+                host = 0
+        struct.pack_into("<Q", raw, WAITV_SIZE * i + 8, host)
+    arr = ctypes.create_string_buffer(bytes(raw), len(raw))
+    return host_call(t, F.raw_syscall, 449, ctypes.addressof(arr), nr, 0,
+                     ctypes.addressof(ts) if ts is not None else 0, clockid & 0xFFFFFFFF)

@@ -414,3 +414,61 @@ def seccomp(t, op, flags, args):
     if op in (SECCOMP_SET_MODE_STRICT, SECCOMP_SET_MODE_FILTER):
         t.kernel.log("seccomp: strict mode and filters are not supported: EINVAL")
     raise Errno(errno.EINVAL)
+
+
+# -- reboot ----------------------------------------------------------------------------
+LINUX_REBOOT_MAGIC1 = 0xFEE1DEAD
+LINUX_REBOOT_MAGIC2S = (672274793, 85072278, 369367448, 537993216)
+REBOOT_CMD_CAD_ON, REBOOT_CMD_CAD_OFF = 0x89ABCDEF, 0x00000000
+REBOOT_CMDS = (0x01234567, 0xCDEF0123, 0x4321FEDC, 0xA1B2C3D4, 0x45584543, 0xD000FCE2)
+CAP_SYS_BOOT = 22
+
+
+@syscall("reboot", "hex hex hex ptr", support="partial",
+         note="never the host's: CAD_ON/CAD_OFF are the session's; restart, halt, "
+              "power-off, kexec, suspend: EPERM")
+def reboot(t, magic1, magic2, cmd, arg):
+    """Linux's checks in Linux's order (CAP_SYS_BOOT, then the magic numbers, then the
+    command); the commands that would act on the machine fail as for a caller without
+    the capability, and Ctrl-Alt-Del's setting is the session's own flag."""
+    from .identity import has_cap
+    if not has_cap(CAP_SYS_BOOT):
+        raise Errno(errno.EPERM)
+    if magic1 & 0xFFFFFFFF != LINUX_REBOOT_MAGIC1 \
+            or magic2 & 0xFFFFFFFF not in LINUX_REBOOT_MAGIC2S:
+        raise Errno(errno.EINVAL)
+    cmd &= 0xFFFFFFFF
+    if cmd in (REBOOT_CMD_CAD_ON, REBOOT_CMD_CAD_OFF):
+        t.kernel.ctrl_alt_del = cmd == REBOOT_CMD_CAD_ON
+        return 0
+    if cmd in REBOOT_CMDS:
+        raise Errno(errno.EPERM)
+    raise Errno(errno.EINVAL)
+
+
+# -- kcmp ------------------------------------------------------------------------------
+KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO, KCMP_SYSVSEM, \
+    KCMP_EPOLL_TFD, KCMP_TYPES = range(9)
+
+
+@syscall("kcmp", "pid pid int hex hex", support="partial",
+         note="the host's over host pids; KCMP_FILE maps the caller's descriptors, and "
+              "another process's as if it were the caller's (true of those a fork "
+              "inherited); KCMP_EPOLL_TFD: EINVAL (epoll sets are blinkroot's)")
+def kcmp(t, pid1, pid2, kind, idx1, idx2):
+    """Guest pids are host pids and guest processes host processes, so the host compares
+    their kernel objects (memory, fs, files tables, signal handlers, io, semaphore undo)
+    and makes the pid and permission checks (ESRCH, EPERM) itself.  Descriptors are
+    translated to the host's: the other process's guest descriptor is taken to be the
+    same host descriptor as the caller's of that number — so it is after a fork, for the
+    descriptors inherited — as blinkroot cannot read another process's table."""
+    kind = s32(kind)
+    if kind == KCMP_FILE:
+        def host_fd(fd):
+            f = t.proc.fds.files.get(s32(fd))
+            return f.host_fd if f is not None and f.host_fd >= 0 else -1
+        idx1, idx2 = host_fd(idx1), host_fd(idx2)
+    elif kind == KCMP_EPOLL_TFD or not 0 <= kind < KCMP_TYPES:
+        kind = KCMP_TYPES       # the host's own EINVAL, after its ESRCH and EPERM
+    return host_syscall("kcmp", s32(pid1), s32(pid2), kind, idx1 & 0xFFFFFFFFFFFFFFFF,
+                        idx2 & 0xFFFFFFFFFFFFFFFF)

@@ -294,6 +294,15 @@ class PosixTimer:
         self.queued = None          # its SigInfo while still pending
 
 
+def _now(tm):
+    """The timer's clock; a CPU clock of a thread or process that has gone stops at the
+    end of time (its timer never fires again), as Linux's does."""
+    try:
+        return host_time.clock_gettime_ns(tm.host)
+    except OSError:
+        return -(1 << 62)
+
+
 class _Timers:
     """The process's POSIX timers and the one host timer that wakes them."""
 
@@ -329,7 +338,7 @@ class _Timers:
         for tm in self.timers.values():
             if not tm.deadline:
                 continue
-            now = host_time.clock_gettime_ns(tm.host)
+            now = _now(tm)
             if now < tm.deadline:
                 continue
             n = 1 + ((now - tm.deadline) // tm.interval if tm.interval else 0)
@@ -353,7 +362,7 @@ class _Timers:
         th = self.thread
         for tm in self.timers.values():
             if tm.deadline:
-                left = max(tm.deadline - host_time.clock_gettime_ns(tm.host), 1)
+                left = max(tm.deadline - _now(tm), 1)
                 info = tm.queued
                 if info is not None and (info in th.proc.pending or info in th.pending):
                     # Its signal is still pending: expiries only add to its overrun
@@ -413,7 +422,8 @@ def _timer(t, tid):
 
 
 @syscall("timer_create", "int ptr ptr", support="partial",
-         note="REALTIME, MONOTONIC, BOOTTIME, TAI clocks; SIGEV_SIGNAL/NONE/THREAD_ID")
+         note="SIGEV_SIGNAL/NONE/THREAD_ID; CPU-time clocks are checked on a wall-clock "
+              "wake-up, so a busy multithreaded process's may expire late")
 def timer_create(t, clock, sevp, idp):
     clock = s32(clock)
     host = host_clock(t, clock)
@@ -421,9 +431,15 @@ def timer_create(t, clock, sevp, idp):
         raise Errno(errno.EOPNOTSUPP)
     if clock in (CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM) and not has_cap(CAP_WAKE_ALARM):
         raise Errno(errno.EPERM)
-    if clock < 0 or clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
-        t.kernel.log("timer_create: CPU-time clocks are not supported: EINVAL")
+    if clock < 0 and clock & 7 == CLOCKFD:
+        t.kernel.log("timer_create: descriptor clocks are not supported: EINVAL")
         raise Errno(errno.EINVAL)
+    if clock == CLOCK_THREAD_CPUTIME_ID and ON_LINUX:
+        # The calling thread's own clock, readable from the thread that expires timers.
+        import threading
+        host = host_time.pthread_getcpuclockid(threading.get_ident())
+    if clock < 0 or clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
+        host_time.clock_gettime_ns(host)    # a CPU clock of a pid or tid: ESRCH-like EINVAL
     if clock == CLOCK_REALTIME_ALARM:
         host = host_clock(t, CLOCK_REALTIME)
     elif clock == CLOCK_BOOTTIME_ALARM:
@@ -450,7 +466,7 @@ def timer_create(t, clock, sevp, idp):
 def _remaining(tm):
     if not tm.deadline:
         return 0
-    return max(tm.deadline - host_time.clock_gettime_ns(tm.host), 1)
+    return max(tm.deadline - _now(tm), 1)
 
 
 @syscall("timer_settime", "int flags ptr ptr")
@@ -467,7 +483,7 @@ def timer_settime(t, tid, flags, new, old):
         elif flags & TIMER_ABSTIME:
             tm.deadline = value         # on the timer's own (host) clock
         else:
-            tm.deadline = host_time.clock_gettime_ns(tm.host) + value
+            tm.deadline = _now(tm) + value
         tm.interval = interval if value else 0
         timers.missed = True        # expire anything due now and rearm, on leaving
     if old:

@@ -23,6 +23,7 @@ class File:
         self.refs = 0
         self.node = None                    # the walked node it was opened from (vfs)
         self.fake_stat = None               # fstat's answer for generated files
+        self.owner_tid = 0                  # F_SETOWN_EX F_OWNER_TID (syscalls/files.py)
 
     def readable(self):
         return (self.flags & O_ACCMODE) != O_WRONLY

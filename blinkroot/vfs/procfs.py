@@ -12,7 +12,14 @@ Where the facts come from:
   process (the emulator and its guest), not of the guest alone: a known difference;
 - machine-wide files (meminfo, cpuinfo, stat, uptime, loadavg, version, sys/, net/, and
   config.gz when the host kernel has one) are the host's: they describe the machine,
-  not its processes.
+  not its processes;
+- namespaces (/proc/PID/ns/*): the host's own.  A guest process is a host process, in the
+  host's pid, net, ipc, uts, user, cgroup and time namespaces (blinkroot makes none), so
+  readlink shows the host's ids (``mnt:[4026531841]``), opening one opens the host's nsfs
+  file and the NS_GET_* ioctls are the host's (syscalls/files.py).  The mount namespace
+  too is the host's id: the session's mount table (vfs/mounts.py) is blinkroot's view
+  kept inside it, shared by all the session's processes but not a kernel namespace, so
+  a host process outside the session shows the same mnt id with a different table.
 """
 
 import errno
@@ -22,13 +29,14 @@ import time
 import zlib
 
 from ..errors import Errno
+from .files import File
 from .fs import (Filesystem, register, READ, PROC_SUPER_MAGIC, Stat, MagicLink, DT_DIR,
                  DT_REG, DT_LNK)
 
 PID_FILES = ("stat", "status", "statm", "cmdline", "environ", "comm", "maps",
              "smaps_rollup", "mounts", "mountinfo", "limits", "oom_score_adj", "wchan")
 PID_LINKS = ("exe", "cwd", "root")
-PID_DIRS = ("fd", "fdinfo", "task")
+PID_DIRS = ("fd", "fdinfo", "task", "ns")
 ROOT_HOST_FILES = ("meminfo", "cpuinfo", "stat", "uptime", "loadavg", "version")
 ROOT_HOST_OPTIONAL = ("config.gz",)   # the host's, when its kernel has one
 ROOT_HOST_DIRS = ("sys", "net")       # host passthrough subtrees
@@ -106,6 +114,11 @@ class ProcFs(Filesystem):
                 if name == "fd":
                     return ("link", self._fd_link(f), pid)
                 return ("file", self._f_fdinfo, pid, int(parts[1]))
+        if name == "ns":
+            if len(parts) == 1:
+                return ("nsdir", pid)
+            if len(parts) == 2:
+                return ("link", self._ns_link(pid, tid, parts[1]), pid)
         if name == "task" and with_task:
             if len(parts) == 1:
                 return ("taskdir", pid)
@@ -113,6 +126,19 @@ class ProcFs(Filesystem):
             if t.isdigit() and int(t) in _tids(pid, self._proc()):
                 return self._pid_node(pid, int(t), parts[2:], False)
         raise Errno(errno.ENOENT)
+
+    def _ns_link(self, pid, tid, name):
+        """A namespace link: the host's, text and object (see the module's doc)."""
+        host = b"/proc/%d/task/%d/ns/%s" % (pid, tid, name) if tid != pid \
+            else b"/proc/%d/ns/%s" % (pid, name)
+        if b"/" in name or name in (b".", b".."):
+            raise Errno(errno.ENOENT)
+        try:
+            text = os.readlink(host)
+            fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise Errno(errno.ENOENT if e.errno == errno.ENOENT else errno.EACCES)
+        return MagicLink(text, file=_NsFile(fd, 0))
 
     def _fd(self, pid, fd):
         if pid != os.getpid():
@@ -182,7 +208,7 @@ class ProcFs(Filesystem):
             if node[1] == self._f_comm:
                 mode = 0o644
             return Stat(S.S_IFREG | mode, ino, self.dev, 1, uid, gid, 0, t_ns)
-        mode = 0o500 if kind in ("fddir", "fdinfodir") else 0o555
+        mode = 0o500 if kind in ("fddir", "fdinfodir") else 0o511 if kind == "nsdir" else 0o555
         return Stat(S.S_IFDIR | mode, ino, self.dev, 2, uid, gid, 0, t_ns)
 
     def readlink(self, rel):
@@ -239,6 +265,12 @@ class ProcFs(Filesystem):
             if node[1] == os.getpid():
                 dt = DT_LNK if kind == "fddir" else DT_REG
                 out += [(str(fd).encode(), dt) for fd in sorted(self._proc().fds.files)]
+        elif kind == "nsdir":
+            try:
+                names = sorted(os.listdir(b"/proc/%d/ns" % node[1]))
+            except OSError:
+                names = []
+            out += [(n, DT_LNK) for n in names]
         elif kind == "taskdir":
             out += [(str(t).encode(), DT_DIR) for t in _tids(node[1], self._proc())]
         else:
@@ -331,6 +363,14 @@ class ProcFs(Filesystem):
         mnt = node.mount.id if node is not None and node.st is not None else 0
         flags = f.flags | (0o2000000 if fd in self._proc().fds.cloexec else 0)
         return f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\n".encode()
+
+
+class _NsFile(File):
+    """The host nsfs file a namespace link names while a walk follows it; closed when
+    the walk is done with it (vfs.open reopens it through /proc/self/fd)."""
+
+    def __del__(self):
+        self.release()
 
 
 def _tid():

@@ -205,8 +205,35 @@ static void test_adjtimex(void) {
   SHOW(clock_adjtime(12345, &tx));
 }
 
+/* CPU-time clocks: the process's and the thread's expire after that much computing. */
+static void test_cpu_timers(void) {
+  SECTION("timer_create on CPU-time clocks");
+  clockid_t clocks[] = {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID};
+  for (int i = 0; i < 2; i++) {
+    fired = 0;
+    timer_t id = make_timer(clocks[i], SIGUSR1, 7 + i);
+    struct timespec c0, c1;
+    clock_gettime(clocks[i], &c0);
+    struct itimerspec once = {{0, 0}, {0, 30000000}}, cur;
+    SHOW(timer_settime(id, 0, &once, NULL));
+    SHOW(timer_gettime(id, &cur));
+    FACT(cur.it_value.tv_nsec > 0 && cur.it_value.tv_nsec <= 30000000);
+    double wall = now();
+    volatile unsigned long spin = 0;
+    while (!fired && now() - wall < 20) spin++;
+    clock_gettime(clocks[i], &c1);
+    SHOW(fired);
+    FACT(seconds(c1) - seconds(c0) >= 0.030);
+    printf("si_code = %s, sival_int = %d\n", codename(SIGUSR1, last_code), last_value);
+    SHOW(timer_delete(id));
+  }
+  timer_t bad;
+  SHOW(timer_create(-1 - (123456789 << 3) /* a pid's CPU clock: none */, NULL, &bad));
+}
+
 int main(void) {
   test_posix_timers();
+  test_cpu_timers();
   test_interrupted_sleeps();
   test_overrun_cap();
   test_adjtimex();
