@@ -173,18 +173,12 @@ class Session:
         but for the first version of a forked child's: see publish_child)."""
         facts = self._facts_of(proc, os.getpid())
         facts.update(extra)
-        path = os.path.join(self.dir, "procs", str(pid))
-        tmp = f"{path}.{os.getpid()}.tmp"
+        path = os.path.join(self.dir, "procs", str(os.getpid()))
+        tmp = path + ".tmp"
         try:
             with open(tmp, "w") as f:
                 json.dump(facts, f)
-            if pid == os.getpid():
-                os.rename(tmp, path)
-            else:               # never over what the child has written already
-                try:
-                    os.link(tmp, path)
-                finally:
-                    os.unlink(tmp)
+            os.rename(tmp, path)
         except OSError:
             pass
 
