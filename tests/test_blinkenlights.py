@@ -268,3 +268,30 @@ def test_zoom_flag_halves_the_memory_panel_per_z(program):
             assert len(addrs) >= 2 and addrs[1] - addrs[0] == 64
             await pilot.press("q")
     asyncio.run(scenario())
+
+
+def test_memory_panel_follows_the_stack_and_updates(program):
+    """`m`: the memory panel shows the stack; at square's entry its first bytes are the
+    return address the call pushed, and after `f` it follows rsp up."""
+    async def scenario():
+        app = make_app([program], breakpoints=["square"])
+        async with app.run_test(size=(160, 50)) as pilot:
+            s = app.session
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert s.symbols.describe(s.rip) == "square"
+            await pilot.press("m")
+            await pilot.pause(0.2)
+            panel = app.query_one("#memory")
+            rsp = s.regs["rsp"]
+            assert panel.border_title == f"memory {rsp:#x}"
+            ret = s.client.read_u64(rsp)
+            assert s.symbols.describe(ret).startswith("main+")
+            first = str(panel.render()).splitlines()[0]
+            assert " ".join(f"{b:02x}" for b in ret.to_bytes(8, "little")) in first
+            await pilot.press("f")
+            await settle(app, pilot)
+            assert app.query_one("#memory").border_title == f"memory {s.regs['rsp']:#x}"
+            assert s.regs["rsp"] > rsp
+            await pilot.press("q")
+    asyncio.run(scenario())
