@@ -132,6 +132,26 @@ static void test_protect(void) {
   munmap(ro, PAGE);
 }
 
+static void test_reservation(void) {
+  SECTION("a huge PROT_NONE reservation (Go, V8, libc-test's oom tests)");
+  long big = 1L << 46; /* 64 TiB: once 16384 engine regions, 10 s to map */
+  char *p = mmap(NULL, big, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  FACT(p != MAP_FAILED);
+  expect_fault("read the reservation", read_byte, p + 12345, p + 12345);
+  char *q = p + (1L << 40);
+  SHOW(mprotect(q, 16 * PAGE, PROT_READ | PROT_WRITE));
+  strcpy(q + PAGE, "committed");
+  FACT(strcmp(q + PAGE, "committed") == 0);
+  SHOW(mprotect(q, 16 * PAGE, PROT_NONE));
+  expect_fault("read it after PROT_NONE again", read_byte, q + PAGE, q + PAGE);
+  SHOW(mprotect(q, 16 * PAGE, PROT_READ));
+  FACT(strcmp(q + PAGE, "committed") == 0);
+  char *r = mmap(p, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  r[5] = 7;
+  FACT(r == p && r[5] == 7);
+  SHOW(munmap(p, big));
+}
+
 static void test_mremap(void) {
   SECTION("mremap");
   char *p = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
@@ -275,6 +295,7 @@ int main(void) {
   test_anonymous();
   test_fixed();
   test_protect();
+  test_reservation();
   test_mremap();
   test_madvise_mincore();
   test_file_mappings();
