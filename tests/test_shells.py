@@ -36,8 +36,11 @@ SCRIPTS = {
     "background-wait": "(sleep 0.3; echo slow) & (echo fast) & wait; echo both done; "
     "(exit 9) & p=$!; wait $p; echo status $?",
     "background-order": "sleep 0.4 && echo third & sleep 0.2 && echo second & echo first; wait",
-    "wait-killed": "sleep 5 & p=$!; kill $p; wait $p; echo status $?; "
-    "sleep 5 & p=$!; kill -9 $p; wait $p; echo status $?",
+    # The shells' "Terminated"/"Killed" notes are left out: natively too, dash drops one
+    # in about 300 runs on a loaded machine (the job is reaped before `wait` looks).
+    # That the job died of the signal, not exit(143), the sigdie guest test checks.
+    "wait-killed": "sleep 5 & p=$!; kill $p; wait $p 2>/dev/null; echo status $?; "
+    "sleep 5 & p=$!; kill -9 $p; wait $p 2>/dev/null; echo status $?",
     "trap-exit": "trap 'echo exiting $?' EXIT; echo body; exit 4",
     "trap-usr1": "trap 'echo got USR1' USR1; kill -USR1 $$; echo after; "
     "trap - USR1; trap 'echo got TERM; exit 3' TERM; kill -TERM $$; echo not reached",
