@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from guestlib import BUILD_DIR, build, run_blinkroot, run_native, toolchain_available
+from guestlib import build, run_blinkroot, run_native, toolchain_available
 
 
 def test_cpuid_names_blinkroot_and_hides_what_the_engine_cannot_run():

@@ -10,7 +10,6 @@ signals from the host, and the termination blinkroot passes on to its own parent
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest

@@ -7,7 +7,6 @@ Also `make -j2` building a small C project with the host's make and gcc, emulate
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import guestlib
-from blinkroot.suite import layouts, report, runner
+from blinkroot.suite import layouts, runner
 
 SOURCES = {
     "pass": r"""
