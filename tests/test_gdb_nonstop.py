@@ -81,9 +81,13 @@ class Gdb:
         mark = f"@@{self.n}@@"
         self.p.stdin.write(f"{command}\necho {mark}\\n\n".encode())
         self.p.stdin.flush()
+        start = self.seen
         text = self.wait(re.escape(mark))
         if until is not None:
-            text += self.wait(until)
+            after = self.seen
+            self.seen = start       # a stop may be told before the marker, or after
+            text = self.wait(until)
+            self.seen = max(self.seen, after)
         return text
 
     def close(self):

@@ -288,6 +288,8 @@ class Hub:
     def collect(self):
         """Queue the agents' stop notifications for gdb (translated)."""
         for a in list(self.agents.values()):
+            while a.take() is not None:
+                pass        # notifications read along with a reply (no reply is due)
             while a.notes:
                 self.ns_queue.append(self.translate(a, a.notes.pop(0), focus=False))
 
