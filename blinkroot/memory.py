@@ -417,7 +417,8 @@ class Memory:
             if v.start >= end:
                 break
             if v.end > va and v.prot & PROT_EXEC:
-                self.aspace.code_changed(page_down(max(v.start, va)), page_up(min(v.end, end)))
+                lo, hi = page_down(max(v.start, va)), page_up(min(v.end, end))
+                self.aspace.code_changed(lo, hi - lo)
 
     def read_cstr(self, va, limit=4096):
         """A NUL-terminated string; ENAMETOOLONG past `limit`."""

@@ -517,6 +517,14 @@ class UnicornVcpu(E.Vcpu):
         return E.Event(E.TRAP, vector=E.VEC_GP)
 
 
+class _Token:
+    """The owner of the instance while a debugger has it to itself (exclusive())."""
+    single_step = True      # the watchdog does not preempt it
+    kicked = False
+    preempt = False
+    parked = False
+
+
 class _Instance:
     """The process's one Unicorn instance, shared by its threads in turn.
 
@@ -568,11 +576,41 @@ class _Instance:
             return
         if vcpu.eng.in_syscall:
             raise RuntimeError("a blocking call inside an engine hook cannot release the CPU")
+        handler = vcpu.eng.handler      # another thread's run() sets its own meanwhile
         self.release(vcpu)
         try:
             yield
         finally:
             self.acquire(vcpu)
+            vcpu.eng.handler = handler
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """No guest thread touches the instance meanwhile (a debugger reading or changing
+        a stopped thread's registers, or breakpoints, while its siblings run): wait for
+        the owner to let go (preempted after its slice), or for it to be parked by the
+        debugger (held inside a hook: it touches nothing until resumed)."""
+        token = _Token()
+        took = False
+        self.start_watchdog()
+        with self.cond:
+            self.queue.append(token)
+            while True:
+                if self.owner is None and self.queue[0] is token:
+                    self.queue.popleft()
+                    self.owner = token
+                    took = True
+                    break
+                if self.owner is not None and getattr(self.owner, "parked", False):
+                    self.queue.remove(token)
+                    self.cond.notify_all()
+                    break
+                self.cond.wait(0.02)
+        try:
+            yield
+        finally:
+            if took:
+                self.release(token)
 
     def forget(self, vcpu):
         if vcpu in self.vcpus:

@@ -99,6 +99,11 @@ class Debugger:
         self.reverse = Recorder(self)   # checkpoints and the system call log (reverse.py)
         self.child_stop = False         # a followed fork child: stop before running on
         self.vfork_told = False         # a vfork stop was reported: vforkdone follows
+        # non-stop mode (gdb's QNonStop:1): each thread stops and resumes on its own
+        self.nonstop = False
+        self.ns_stops = {}              # thread -> Stop: the threads stopped (held)
+        self.ns_halt = {}               # thread -> signal: asked to stop (vCont;t, vCtrlC)
+        self.ns_signal = {}             # thread -> the signal it was resumed with
 
     # -- kernel hooks (guest threads) -------------------------------------------------------
     def _attach(self, t):
@@ -238,6 +243,12 @@ class Debugger:
             self.exec_pending = None
             self.report(t, Stop(signal=SIGTRAP, reason="exec"))
             return
+        if self.nonstop:
+            if t in self.ns_halt:
+                self.report(t, Stop(signal=self.ns_halt.get(t, 0)))
+            else:
+                self._hold(t)
+            return
         self._hold(t)
         if self.interrupt:
             self.report(t, Stop(signal=SIGINT))
@@ -278,7 +289,12 @@ class Debugger:
             return t.on_event(ev)
         if kind is E.KICKED:
             ok = t.on_event(ev)
-            if self.interrupt:
+            if self.nonstop:
+                if t in self.ns_halt:
+                    self.report(t, Stop(signal=self.ns_halt.get(t, 0)))
+                else:
+                    self._hold(t)
+            elif self.interrupt:
                 self.report(t, Stop(signal=SIGINT))
             else:
                 self._hold(t)
@@ -303,7 +319,7 @@ class Debugger:
             stop = Stop(signal=fault_signal(ev), addr=ev.addr, event=ev)
             if not self.report(t, stop):
                 return True             # the instruction runs (and faults) again
-            if self.resume_signal == stop.signal:
+            if self._resumed_with(t) == stop.signal:
                 return t.on_event(ev)   # passed on: the kernel delivers the signal
             return True                 # suppressed: the instruction runs again
         return t.on_event(ev)
@@ -381,17 +397,78 @@ class Debugger:
 
     # -- stopping -------------------------------------------------------------------------
     def _held(self, t):
-        return not self.detached and (self.stopped is not None
-                                      or (self.only is not None and t not in self.only))
+        if self.detached:
+            return False
+        if self.nonstop:
+            return t in self.ns_stops
+        return self.stopped is not None or (self.only is not None and t not in self.only)
+
+    def _resumed_with(self, t):
+        return self.ns_signal.get(t, 0) if self.nonstop else self.resume_signal
 
     def _hold(self, t):
         with self.cond:
             while self._held(t):
+                if self.nonstop:
+                    break
                 self.cond.wait()
+            else:
+                return
+        self._park(t)
+
+    def _park(self, t):
+        """Non-stop: hold t while its siblings run.  It gives the engine's instance up
+        if it can (not inside an engine hook); else it is marked parked, so a frontend
+        may use the instance meanwhile (it touches nothing until resumed)."""
+        vcpu = t.vcpu
+        try:
+            ctx = vcpu.released()
+            ctx.__enter__()
+        except Exception:
+            ctx = None
+        try:
+            with self.cond:
+                vcpu.parked = True
+                try:
+                    while self._held(t):
+                        self.cond.wait()
+                finally:
+                    vcpu.parked = False
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+
+    def _ns_report(self, t, stop, wait):
+        with self.cond:
+            if self.detached:
+                return False
+            if t in self.ns_stops:
+                held = True
+            else:
+                held = False
+                stop.thread = t
+                self.ns_halt.pop(t, None)
+                t.vcpu.single_step = False
+                self.ns_stops[t] = stop
+                self.ns_signal[t] = 0
+                self.cond.notify_all()
+        if held:
+            self._park(t)
+            return False
+        self.ns_stopped(stop)
+        if wait:
+            self._park(t)
+        return True
+
+    def ns_stopped(self, stop):
+        """Non-stop: a thread stopped (frontends tell gdb); from that thread, or from the
+        frontend's for a thread blocked in a host call."""
 
     def report(self, t, stop, wait=True, checkpoint=True):
         """Stop the process with `stop` (reported by thread t) and hold t until resumed.
         Returns False if another thread's stop came first (t was only held)."""
+        if self.nonstop:
+            return self._ns_report(t, stop, wait)
         if wait and checkpoint and self.reverse.at_stop(t):
             return True         # a checkpoint's copy, resumed: it runs on
         with self.cond:
@@ -416,11 +493,16 @@ class Debugger:
             return True
         with self.cond:
             while (self.resume_gen == gen or self._held(t)) and not self.detached:
+                if self.nonstop:
+                    break       # gdb switched to non-stop mode while we were stopped
                 if self.resume_gen != gen and self.stopped is None and self._held(t):
                     break       # resumed, but not this thread: hold it off the engine
                 self.cond.wait()
             else:
                 return True
+        if self.nonstop:
+            self._park(t)
+            return True
         self._hold_released(t)
         return True
 
@@ -439,6 +521,92 @@ class Debugger:
                 ctx.__exit__(None, None, None)
 
     # -- frontend side ----------------------------------------------------------------------
+    def quiet(self):
+        """Context manager: no guest thread uses the engine meanwhile (non-stop: look at
+        or change a stopped thread while its siblings run)."""
+        cpu = getattr(self.proc.engine, "cpu", None) if self.proc is not None else None
+        if not self.nonstop or cpu is None or not hasattr(cpu, "exclusive"):
+            import contextlib
+            return contextlib.nullcontext()
+        return cpu.exclusive()
+
+    def set_nonstop(self, on):
+        """gdb's QNonStop: switch modes while the process is stopped (every thread)."""
+        with self.cond:
+            if on == self.nonstop:
+                return True
+            if on:
+                if self.stopped is None and self.proc is not None:
+                    return False
+                stop = self.stopped
+                self.ns_stops = {}
+                for th in self.threads():
+                    self.ns_stops[th] = stop if stop is not None and stop.thread is th \
+                        else Stop(thread=th, signal=0)
+                self.ns_halt, self.ns_signal = {}, {}
+                self.reverse.stop("reverse execution is not supported in non-stop mode")
+                self.nonstop = True
+                self.stopped = None
+                self.only = None
+                self.cond.notify_all()
+                return True
+            if len(self.ns_stops) < len(self.threads()):
+                return False            # all-stop again: only with every thread stopped
+            first = next(iter(self.ns_stops.values()), None)
+            self.nonstop = False
+            self.stopped = first
+            self.ns_stops = {}
+            self.cond.notify_all()
+        return True
+
+    def ns_resume(self, actions):
+        """Non-stop vCont: actions {thread: (op, signal)}, op "c", "s" or "t"; threads
+        not named are left as they are."""
+        halt = []
+        with self.cond:
+            for t, (op, sig) in actions.items():
+                if op == "t":
+                    if t not in self.ns_stops and t not in self.ns_halt:
+                        self.ns_halt[t] = sig
+                        halt.append(t)
+                elif t in self.ns_stops:
+                    t.vcpu.single_step = op == "s"
+                    del self.ns_stops[t]
+                    self.ns_signal[t] = sig
+            self.resume_gen += 1
+            self.cond.notify_all()
+        for t in halt:
+            self._halt(t)
+
+    def _halt(self, t):
+        """Stop a running thread soon: kick it; one blocked in a host call (sleep, read)
+        is stopped as it is (held when it comes back)."""
+        with self.cond:
+            if t.in_host_call and t in self.ns_halt and t not in self.ns_stops:
+                stop = Stop(thread=t, signal=self.ns_halt.pop(t))
+                self.ns_stops[t] = stop
+                self.ns_signal[t] = 0
+                self.cond.notify_all()
+            else:
+                stop = None
+        if stop is not None:
+            self.ns_stopped(stop)
+            return
+        try:
+            t.notify()
+        except Exception:
+            pass
+
+    def ns_interrupt(self):
+        """Non-stop ^C (vCtrlC): stop one running thread with SIGINT."""
+        with self.cond:
+            running = [t for t in self.threads() if t not in self.ns_stops]
+            if not running:
+                return
+            t = running[0]
+            self.ns_halt[t] = SIGINT
+        self._halt(t)
+
     def wait_stop(self, timeout=None):
         with self.cond:
             if self.stopped is None:
@@ -502,6 +670,8 @@ class Debugger:
         self.watchpoints.clear()
         with self.cond:
             self.detached = True
+            self.nonstop = False
+            self.ns_stops = {}
             self.stopped = None
             self.resume_gen += 1
             self.cond.notify_all()

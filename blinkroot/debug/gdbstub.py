@@ -203,6 +203,7 @@ class GdbStub(Debugger):
         self.last_stop = None
         self.rxbuf = b""
         self.trace = bool(os.environ.get("BLINKROOT_GDB_TRACE"))
+        self.send_lock = threading.Lock()   # non-stop: guest threads send notifications
         self.server = threading.Thread(target=self._serve, name="gdbstub", daemon=True)
         self.server.start()
 
@@ -252,6 +253,8 @@ class GdbStub(Debugger):
         self.rxbuf = b""
         self.g_thread = self.c_thread = None
         self.last_stop = None
+        self.ns_stops, self.ns_halt, self.ns_signal = {}, {}, {}
+        self.send_lock = threading.Lock()
         self.exit_told = threading.Event()
         self.started = threading.Event()
         self.started.set()
@@ -261,7 +264,8 @@ class GdbStub(Debugger):
         return True
 
     def _serve_child(self):
-        self.wait_stop()
+        if not self.nonstop:
+            self.wait_stop()
         self._serve_loop()
 
     def wait_exit_told(self):
@@ -342,10 +346,14 @@ class GdbStub(Debugger):
                     return None
             self._recv()
 
-    def _send(self, payload, fds=()):
+    def _send(self, payload, fds=(), start=b"$"):
         if isinstance(payload, str):
             payload = payload.encode()
-        pkt = b"$" + payload + b"#%02x" % (sum(payload) & 0xFF)
+        with self.send_lock:
+            self._send_locked(payload, fds, start)
+
+    def _send_locked(self, payload, fds, start):
+        pkt = start + payload + b"#%02x" % (sum(payload) & 0xFF)
         if fds:
             socket.send_fds(self.conn, [pkt[:1]], fds)
             pkt = pkt[1:]
@@ -374,7 +382,12 @@ class GdbStub(Debugger):
                     continue
                 if self.trace:
                     sys.stderr.write(f"gdb> {pkt[:200]!r}\n")
-                reply = self.handle(pkt)
+                if self.nonstop and not pkt.startswith((b"vCont", b"vCtrlC", b"D", b"k",
+                                                        b"vKill", b"QNonStop")):
+                    with self.quiet():      # its siblings run: the engine is ours a while
+                        reply = self.handle(pkt)
+                else:
+                    reply = self.handle(pkt)
                 if self.trace and reply is not None:
                     sys.stderr.write(f"gdb< {reply[:200]!r}\n")
                 if reply is not None:
@@ -394,14 +407,38 @@ class GdbStub(Debugger):
         os.kill(os.getpid(), host_signal.SIGKILL)
 
     # -- stop replies ------------------------------------------------------------------------
-    def stop_reply(self, stop):
-        self.last_stop = stop
+    def ns_stopped(self, stop):
+        """Non-stop: tell the hub at once, in a notification (it queues them for gdb)."""
+        if stop.reason == "forked":
+            return          # a fork's child: gdb knows it stopped
+        if stop.reason in ("exited", "killed"):
+            self.last_stop = stop
+        sock = stop.extra.pop("fd", None)
+        if stop.thread is not None and stop.thread.host_ident != threading.get_ident():
+            with self.quiet():
+                reply = self.stop_reply(stop, track=False)
+        else:
+            reply = self.stop_reply(stop, track=False)
+        if self.trace:
+            sys.stderr.write(f"gdb< %Stop:{reply[:200]!r}\n")
+        try:
+            self._send(b"Stop:" + reply, [sock.fileno()] if sock is not None else (),
+                       start=b"%")
+        except OSError:
+            pass
+        if sock is not None:
+            sock.close()
+
+    def stop_reply(self, stop, track=True):
+        if track:
+            self.last_stop = stop
         if stop.reason == "exited":
             return b"W%02x" % stop.status
         if stop.reason == "killed":
             return b"X%02x" % stop.status
         t = stop.thread
-        self.g_thread = self.c_thread = t
+        if track:
+            self.g_thread = self.c_thread = t
         parts = [b"T%02x" % stop.signal, b"thread:%x;" % t.tid]
         if stop.reason == "swbreak":
             parts.append(b"swbreak:;")
@@ -471,6 +508,9 @@ class GdbStub(Debugger):
     def _cur(self, which="g"):
         t = self.g_thread if which == "g" else self.c_thread
         if t is None or t not in self.threads():
+            if self.nonstop and self.ns_stops:
+                return next((th for th in self.threads() if th in self.ns_stops), None) \
+                    or (self.threads() or [None])[0]
             t = self.stopped.thread if self.stopped and self.stopped.thread in self.threads() \
                 else (self.threads() or [None])[0]
         return t
@@ -479,6 +519,9 @@ class GdbStub(Debugger):
         cmd = pkt[:1]
         body = pkt[1:]
         if cmd == b"?":
+            if self.nonstop:
+                stops = self.ns_stop_replies()
+                return stops[0] if stops else b"OK"
             return self.stop_reply(self.stopped or self.last_stop)
         if cmd == b"g":
             return b"".join(read_registers(self._cur())).hex().encode()
@@ -563,12 +606,49 @@ class GdbStub(Debugger):
                 self._send(b"OK")
                 self.noack = True
                 return None
+            if pkt.startswith(b"QNonStop:"):
+                return b"OK" if self.set_nonstop(pkt[9:] == b"1") else b"E01"
             return b""
         return b""
 
+    def ns_stop_replies(self):
+        """Non-stop: a stop reply for each stopped thread (gdb's ? and the hub's)."""
+        with self.cond:
+            stops = [self.ns_stops[t] for t in self.threads() if t in self.ns_stops]
+        return [self.stop_reply(s, track=False) for s in stops]
+
+    def ns_vcont(self, pkt):
+        """Non-stop vCont: each thread takes the first action naming it (or all); the
+        reply is OK at once, stops come as notifications."""
+        actions = {}
+        for action in pkt[6:].split(b";"):
+            what, _, tid = action.partition(b":")
+            op = what[:1].lower().decode()
+            sig = int(what[1:], 16) if what[:1] in (b"C", b"S") and what[1:] else 0
+            if tid:
+                t = self._thread_arg(tid)
+                if t is None and tid.split(b".")[-1] not in (b"-1", b"0"):
+                    continue
+            else:
+                t = None
+            for th in ([t] if t is not None else self.threads()):
+                actions.setdefault(th, (op, sig))
+        self.ns_resume(actions)
+        return b"OK"
+
     def handle_v(self, pkt):
         if pkt == b"vCont?":
-            return b"vCont;c;C;s;S"
+            return b"vCont;c;C;s;S;t"
+        if pkt.startswith(b"vCont;") and self.nonstop:
+            return self.ns_vcont(pkt)
+        if pkt == b"vCtrlC":
+            if self.nonstop:
+                self.ns_interrupt()
+            else:
+                self.request_interrupt()
+            return b"OK"
+        if pkt == b"vStopped":
+            return b"OK"        # the hub keeps gdb's notification queue
         if pkt.startswith(b"vCont;"):
             step, sig, default_sig, others, running = None, 0, 0, False, set()
             for action in pkt[6:].split(b";"):
@@ -607,7 +687,7 @@ class GdbStub(Debugger):
             return (b"PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;"
                     b"qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
                     b"qXfer:siginfo:read+;qXfer:threads:read+;vContSupported+;"
-                    b"swbreak+;exec-events+"
+                    b"swbreak+;exec-events+;QNonStop+"
                     + (b";ReverseStep+;ReverseContinue+" if self.reverse.enabled else b""))
         if pkt.startswith(b"qXfer:"):
             parts = pkt.split(b":")
@@ -627,6 +707,8 @@ class GdbStub(Debugger):
             return b"QC%x" % t.tid if t else b""
         if pkt.startswith(b"qAttached"):
             return b"0"
+        if pkt == b"qBlinkStopped":     # the hub's: every stopped thread's stop reply
+            return b"|".join(self.ns_stop_replies()) if self.nonstop else b""
         if pkt.startswith(b"qSymbol"):
             return b"OK"
         if pkt.startswith(b"qThreadExtraInfo,"):
@@ -655,6 +737,8 @@ class GdbStub(Debugger):
     def write_memory(self, addr, data):
         """ptrace's POKEDATA: any mapped page, even read-only code."""
         mem = self.proc.mem
+        if not data:
+            return b"OK"        # gdb's probe of X (an empty range confuses Unicorn)
         try:
             mem.check(addr, len(data), 0)
             for a in (addr, addr + len(data) - 1):

@@ -36,6 +36,7 @@ class Agent:
         self.fds = []
         self.running = False
         self.pending = []       # stop replies not told to gdb yet (raw, of this agent)
+        self.notes = []         # non-stop: its stop notifications not queued for gdb yet
         self.gone = False
 
     def send(self, payload):
@@ -56,17 +57,23 @@ class Agent:
         self.buf += data
 
     def take(self):
-        """A complete packet from the buffer, or None."""
-        start = self.buf.find(b"$")
-        if start < 0:
-            self.buf = b""
-            return None
-        end = self.buf.find(b"#", start)
-        if end < 0 or len(self.buf) < end + 3:
-            return None
-        payload = self.buf[start + 1:end]
-        self.buf = self.buf[end + 3:]
-        return payload
+        """A complete packet from the buffer, or None.  Notifications (non-stop's
+        %Stop:...) met on the way go to self.notes."""
+        while True:
+            m = re.search(rb"[$%]", self.buf)
+            if m is None:
+                self.buf = b""
+                return None
+            start = m.start()
+            end = self.buf.find(b"#", start)
+            if end < 0 or len(self.buf) < end + 3:
+                return None
+            payload = self.buf[start + 1:end]
+            self.buf = self.buf[end + 3:]
+            if m.group() == b"%":
+                self.notes.append(payload.partition(b":")[2])
+                continue
+            return payload
 
     def recv(self):
         while True:
@@ -94,6 +101,9 @@ class Hub:
         self.last = None            # the last stop reply told (translated)
         self.threads_doc = b""
         self.trace = bool(os.environ.get("BLINKROOT_GDB_TRACE"))
+        self.nonstop = False
+        self.ns_queue = []          # non-stop: stop replies for gdb (translated), the
+        self.ns_told = False        # first one told in a %Stop notification not acked
 
     # -- gdb's side ------------------------------------------------------------------------
     def _recv(self):
@@ -184,7 +194,7 @@ class Hub:
                 pass
 
     # -- stop replies ----------------------------------------------------------------------
-    def translate(self, agent, reply):
+    def translate(self, agent, reply, focus=True):
         """An agent's stop reply as gdb is told it; registers a fork's child."""
         kind = reply[:1]
         if kind in (b"W", b"X"):
@@ -202,7 +212,8 @@ class Hub:
         reply = re.sub(rb"thread:([0-9a-f]+);",
                        lambda m: b"thread:" + self.tid_text(agent.pid, int(m.group(1), 16))
                        + b";", reply)
-        self.g_pid = agent.pid
+        if focus:
+            self.g_pid = agent.pid
         return reply
 
     def tell(self, agent, reply):
@@ -273,6 +284,92 @@ class Hub:
             if not self.is_interrupt(reply):
                 a.pending.append(reply)
 
+    # -- non-stop --------------------------------------------------------------------------
+    def collect(self):
+        """Queue the agents' stop notifications for gdb (translated)."""
+        for a in list(self.agents.values()):
+            while a.take() is not None:
+                pass        # notifications read along with a reply (no reply is due)
+            while a.notes:
+                self.ns_queue.append(self.translate(a, a.notes.pop(0), focus=False))
+
+    def notify(self):
+        """Tell gdb of the first queued stop, unless a notification is outstanding."""
+        if self.nonstop and self.ns_queue and not self.ns_told:
+            self.ns_told = True
+            payload = b"Stop:" + self.ns_queue[0]
+            if self.trace:
+                sys.stderr.write(f"hub< %{payload[:200]!r}\n")
+            self.conn.sendall(b"%" + payload + b"#%02x" % (sum(payload) & 0xFF))
+
+    def pump(self):
+        """Non-stop, between packets: wait for gdb's next packet, queueing (and telling)
+        the processes' stops meanwhile."""
+        while True:
+            self.collect()
+            self.notify()
+            if b"\x03" in self.rxbuf or re.search(rb"\$[^#]*#..", self.rxbuf, re.S):
+                return
+            agents = [a for a in self.agents.values()]
+            r, _, _ = select.select([self.conn] + [a.sock for a in agents], [], [])
+            if self.conn in r:
+                self._recv()
+            for a in agents:
+                if a.sock in r and not a.gone:
+                    try:
+                        a.fill()
+                        while a.take() is not None:
+                            pass        # a stray reply: nothing asked
+                    except (EOFError, OSError):
+                        self.collect()
+                        self.forget(a.pid)
+                        self.ns_queue.append(b"X09" + (b";process:%x" % a.pid
+                                                       if self.multi else b""))
+
+    def ns_vcont(self, pkt):
+        """vCont in non-stop: each process gets the actions naming it (or all); OK."""
+        per = {}
+        for action in pkt[6:].split(b";"):
+            if not action:
+                continue
+            what, _, tid = action.partition(b":")
+            if not tid:
+                for p in self.order:
+                    per.setdefault(p, []).append(what)
+                continue
+            pid, t = self.parse_tid(tid)
+            for p in ([pid] if pid is not None else list(self.order)):
+                if p in self.agents:
+                    per.setdefault(p, []).append(
+                        what + (b"" if t == "-1" else b":" + t.encode()))
+        for p, acts in per.items():
+            self.agents[p].request(b"vCont;" + b";".join(acts))
+        return b"OK"
+
+    def ns_status(self):
+        """? in non-stop: every stopped thread of every process, the first in the reply,
+        the others through vStopped."""
+        self.collect()
+        queue = []
+        for pid in list(self.order):
+            a = self.agents[pid]
+            r = a.request(b"qBlinkStopped")
+            queue += [self.translate(a, x, focus=False) for x in r.split(b"|") if x]
+        self.collect()          # stops are told again below; exits are kept
+        self.ns_queue = queue + [x for x in self.ns_queue if x[:1] in (b"W", b"X")]
+        queue = self.ns_queue
+        self.ns_told = bool(queue)
+        return queue[0] if queue else b"OK"
+
+    def vstopped(self):
+        if self.ns_queue:
+            self.ns_queue.pop(0)
+        self.collect()
+        if self.ns_queue:
+            return self.ns_queue[0]
+        self.ns_told = False
+        return b"OK"
+
     # -- commands ----------------------------------------------------------------------------
     def vcont(self, pkt):
         per, default = {}, None
@@ -341,6 +438,24 @@ class Hub:
         if pkt == b"!":
             self.extended = True
             return b"OK"
+        if pkt.startswith(b"QNonStop:"):
+            on = pkt[9:] == b"1"
+            for pid in list(self.order):
+                if self.agents[pid].request(pkt) != b"OK":
+                    return b"E01"
+            self.nonstop = on
+            self.ns_queue, self.ns_told = [], False
+            return b"OK"
+        if self.nonstop:
+            if pkt == b"vStopped":
+                return self.vstopped()
+            if pkt == b"?" and self.agents:
+                return self.ns_status()
+            if pkt.startswith(b"vCont;"):
+                return self.ns_vcont(pkt)
+            if pkt == b"vCtrlC":
+                a = self.current()
+                return a.request(pkt) if a is not None else b"OK"
         if not self.agents:
             if cmd == b"?":
                 return self.last or b"W00"
@@ -450,8 +565,12 @@ class Hub:
         self.conn = conn
         try:
             while True:
+                if self.nonstop:
+                    self.pump()
                 pkt = self.packet()
                 if pkt == b"\x03":
+                    if self.nonstop and self.current() is not None:
+                        self.current().request(b"vCtrlC")
                     continue
                 if self.trace:
                     sys.stderr.write(f"hub> {pkt[:200]!r}\n")
@@ -461,6 +580,8 @@ class Hub:
                         break
                     continue
                 self.send(reply)
+                if self.nonstop:
+                    continue
                 if not self.agents and not self.extended and reply[:1] in (b"W", b"X"):
                     break       # the last process is gone: gdb closes the connection
         except (EOFError, OSError):
