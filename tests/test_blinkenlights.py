@@ -25,15 +25,19 @@ int main(int argc, char **argv) {
 """
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
+def compile_c(d, name, source):
+    """`source` built with gcc -O0 -g in directory d: the executable's path."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc missing")
-    d = tmp_path_factory.mktemp("bl")
-    (d / "p.c").write_text(PROG)
-    exe = d / "p"
-    subprocess.run(["gcc", "-O0", "-g", str(d / "p.c"), "-o", str(exe)], check=True)
+    (d / f"{name}.c").write_text(source)
+    exe = d / name
+    subprocess.run(["gcc", "-O0", "-g", str(d / f"{name}.c"), "-o", str(exe)], check=True)
     return exe
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    return compile_c(tmp_path_factory.mktemp("bl"), "p", PROG)
 
 
 async def settle(app, pilot, timeout=60):
@@ -124,13 +128,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def reverse_program(tmp_path_factory):
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc missing")
-    d = tmp_path_factory.mktemp("blrev")
-    (d / "r.c").write_text(REVERSE_PROG)
-    exe = d / "r"
-    subprocess.run(["gcc", "-O0", "-g", str(d / "r.c"), "-o", str(exe)], check=True)
-    return exe
+    return compile_c(tmp_path_factory.mktemp("blrev"), "r", REVERSE_PROG)
 
 
 def test_reverse_step_and_reverse_continue(reverse_program):
@@ -223,11 +221,7 @@ int main(void) {
 
 def test_watchpoint_flag_stops_after_a_syscall_and_a_store(tmp_path):
     """-w SYMBOL: blink's watchpoint stops whatever changed the bytes, a syscall too."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc missing")
-    (tmp_path / "w.c").write_text(WATCHED)
-    exe = tmp_path / "w"
-    subprocess.run(["gcc", "-O0", "-g", str(tmp_path / "w.c"), "-o", str(exe)], check=True)
+    exe = compile_c(tmp_path, "w", WATCHED)
 
     async def scenario():
         app = make_app([exe], watchpoints=["watched"])
