@@ -167,6 +167,24 @@ def unescape(data):
     return bytes(out)
 
 
+def split_packet(buf):
+    """(what, rest) for bytes received from gdb: `what` is b"\x03" for an interrupt, a
+    packet's payload, or None until a whole one is there.  Acks (+/-) before it and
+    garbage up to the next `$` are dropped from `rest`."""
+    while True:
+        buf = buf.lstrip(b"+-")
+        if buf[:1] == b"\x03":
+            return b"\x03", buf[1:]
+        if buf[:1] == b"$":
+            end = buf.find(b"#")
+            if end >= 0 and len(buf) >= end + 3:
+                return buf[1:end], buf[end + 3:]
+            return None, buf
+        if not buf:
+            return None, buf
+        buf = buf[buf.find(b"$"):] if b"$" in buf else b""
+
+
 # Linux errno -> gdb's File-I/O errno
 _FIO_ERRNO = {errno.EPERM: 1, errno.ENOENT: 2, errno.EINTR: 4, errno.EBADF: 9,
               errno.EACCES: 13, errno.EFAULT: 14, errno.EBUSY: 16, errno.EEXIST: 17,
@@ -319,27 +337,13 @@ class GdbStub(Debugger):
         self.rxbuf += data
 
     def _packet(self, block=True):
-        """The next packet's payload, b"\\x03" for an interrupt, None if none (non-block)."""
+        """The next packet's payload, b"\x03" for an interrupt, None if none (non-block)."""
         while True:
-            buf = self.rxbuf
-            i = 0
-            while i < len(buf) and buf[i:i + 1] in (b"+", b"-"):
-                i += 1
-            buf = self.rxbuf = buf[i:]
-            if buf[:1] == b"\x03":
-                self.rxbuf = buf[1:]
-                return b"\x03"
-            if buf[:1] == b"$":
-                end = buf.find(b"#")
-                if end >= 0 and len(buf) >= end + 3:
-                    payload = buf[1:end]
-                    self.rxbuf = buf[end + 3:]
-                    if not self.noack:
-                        self.conn.sendall(b"+")
-                    return payload
-            elif buf:
-                self.rxbuf = buf[buf.find(b"$"):] if b"$" in buf else b""
-                continue
+            pkt, self.rxbuf = split_packet(self.rxbuf)
+            if pkt is not None:
+                if pkt != b"\x03" and not self.noack:
+                    self.conn.sendall(b"+")
+                return pkt
             if not block:
                 r, _, _ = select.select([self.conn], [], [], 0)
                 if not r:

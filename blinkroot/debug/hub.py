@@ -24,6 +24,8 @@ import signal
 import socket
 import sys
 
+from .gdbstub import escape, split_packet, unescape
+
 SIGINT = 2
 
 
@@ -114,21 +116,11 @@ class Hub:
 
     def packet(self, block=True):
         while True:
-            buf = self.rxbuf.lstrip(b"+-")
-            self.rxbuf = buf
-            if buf[:1] == b"\x03":
-                self.rxbuf = buf[1:]
-                return b"\x03"
-            if buf[:1] == b"$":
-                end = buf.find(b"#")
-                if end >= 0 and len(buf) >= end + 3:
-                    self.rxbuf = buf[end + 3:]
-                    if not self.noack:
-                        self.conn.sendall(b"+")
-                    return buf[1:end]
-            elif buf:
-                self.rxbuf = buf[buf.find(b"$"):] if b"$" in buf else b""
-                continue
+            pkt, self.rxbuf = split_packet(self.rxbuf)
+            if pkt is not None:
+                if pkt != b"\x03" and not self.noack:
+                    self.conn.sendall(b"+")
+                return pkt
             if not block:
                 return None
             self._recv()
@@ -408,7 +400,6 @@ class Hub:
                 r = a.request(b"qXfer:threads:read::%x,4000" % off)
                 if not r or r[:1] not in (b"m", b"l"):
                     break
-                from .gdbstub import unescape
                 chunk = unescape(r[1:])
                 data += chunk
                 off += len(chunk)
@@ -514,7 +505,6 @@ class Hub:
             off, length = (int(x, 16) for x in pkt.split(b":")[4].split(b","))
             if off == 0:
                 self.threads_doc = self.threads_xml()
-            from .gdbstub import escape
             data = self.threads_doc
             return (b"m" if off + length < len(data) else b"l") + escape(data[off:off + length])
         if pkt.startswith(b"qXfer:exec-file:read:"):
