@@ -3,6 +3,7 @@
 gdb reads its commands from a pipe (as in batch mode, but its event loop runs between
 commands, so the stops of background execution (`&`) are reported as they come)."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -107,16 +108,29 @@ def thread_lines(text):
             for m in re.finditer(r"^[ *]\s*(\d+)\s+Thread .*$", text, re.M)}
 
 
-def test_nonstop_threads_stop_and_resume_independently(prog):
+@contextlib.contextmanager
+def debugged(prog, nonstop):
+    """prog under `blinkroot -g 0`, gdb connected (in non-stop mode or not), a breakpoint
+    on worker_tick: the Gdb."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     guest = subprocess.Popen([sys.executable, "-m", "blinkroot", "-g", "0", str(prog)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     port = re.search(r"127\.0\.0\.1:(\d+)", guest.stderr.readline().decode()).group(1)
     gdb = Gdb(prog)
     try:
-        for c in ("set confirm off", "set pagination off", "set non-stop on",
+        for c in ("set confirm off", "set pagination off",
+                  *(["set non-stop on"] if nonstop else []),
                   f"target remote 127.0.0.1:{port}", "break worker_tick"):
             gdb.cmd(c)
+        yield gdb
+    finally:
+        gdb.close()
+        guest.kill()
+        guest.wait()
+
+
+def test_nonstop_threads_stop_and_resume_independently(prog):
+    with debugged(prog, nonstop=True) as gdb:
         # Everything runs; the worker stops at its breakpoint, main goes on.
         gdb.cmd("continue -a &", until=r"Thread 2 \S+ hit Breakpoint 1, worker_tick")
         text = gdb.cmd("info threads")
@@ -151,27 +165,11 @@ def test_nonstop_threads_stop_and_resume_independently(prog):
         assert "(running)" in lines[1] and "(running)" not in lines[2], lines
         gdb.cmd("interrupt", until=r"Thread 1 \S+ stopped")
         gdb.cmd("kill")
-    finally:
-        gdb.close()
-        guest.kill()
-        guest.wait()
 
 
 def test_allstop_default_still_stops_everything(prog):
     """Without non-stop, a breakpoint stops every thread (the stub's default)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    guest = subprocess.Popen([sys.executable, "-m", "blinkroot", "-g", "0", str(prog)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    port = re.search(r"127\.0\.0\.1:(\d+)", guest.stderr.readline().decode()).group(1)
-    gdb = Gdb(prog)
-    try:
-        for c in ("set confirm off", "set pagination off",
-                  f"target remote 127.0.0.1:{port}", "break worker_tick"):
-            gdb.cmd(c)
+    with debugged(prog, nonstop=False) as gdb:
         gdb.cmd("continue", until=r"hit Breakpoint 1, worker_tick")
         text = gdb.cmd("info threads")
         assert "(running)" not in text and len(thread_lines(text)) == 2, text
-    finally:
-        gdb.close()
-        guest.kill()
-        guest.wait()
