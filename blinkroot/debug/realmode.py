@@ -30,6 +30,7 @@ from ..cpu import create_real_mode_machine
 from ..cpu import engine as E
 from .bios import Bios, Exit, Interrupted, Keyboard, Stop
 from .rsp import StopReply
+from .session import GuestTerminal
 from .symbols import SymbolTable
 
 LOAD_ADDR = 0x7C00
@@ -201,7 +202,7 @@ def run_plain(path):
     return mach.ended[1] if mach.ended else 0
 
 
-class RealModeSession:
+class RealModeSession(GuestTerminal):
     """What the TUI drives (Session's interface) for a real-mode machine in-process."""
 
     pid_text = "real mode (i8086), in-process"
@@ -209,11 +210,10 @@ class RealModeSession:
     reg_digits = 4
 
     def __init__(self, argv):
+        GuestTerminal.__init__(self)
         self.program = argv[0]
-        self.output = bytearray()
-        self.output_listeners = []
         self.keyboard = Keyboard()
-        self.mach = Machine(load_image(self.program), self._write, self.keyboard)
+        self.mach = Machine(load_image(self.program), self._output, self.keyboard)
         self.m = self.mach.m
         self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
         self.md.detail = True
@@ -225,14 +225,6 @@ class RealModeSession:
         self.regs = {}
         self.prev_regs = {}
         self.refresh()
-
-    def _write(self, data):
-        self.output += data
-        for fn in list(self.output_listeners):
-            try:
-                fn(data)
-            except Exception:
-                pass
 
     def send_input(self, data):
         self.keyboard.feed(data)

@@ -44,7 +44,24 @@ def find_program(name):
     return shutil.which(name) or name
 
 
-class Session:
+class GuestTerminal:
+    """What the guest wrote to its terminal, and who wants to hear of more (the TUI's
+    terminal panel): shared by Session and realmode.RealModeSession."""
+
+    def __init__(self):
+        self.output = bytearray()
+        self.output_listeners = []
+
+    def _output(self, data):
+        self.output += data
+        for fn in list(self.output_listeners):
+            try:
+                fn(data)
+            except Exception:
+                pass
+
+
+class Session(GuestTerminal):
     """The whole tree of the program's processes is debugged: the stub follows forks
     and execs, keeping both sides (gdb's detach-on-fork off); `inferiors` lists them,
     `cur` is the one shown, `focus` the set continue and step act on (focus.py)."""
@@ -65,8 +82,7 @@ class Session:
         self.child = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
                                       start_new_session=True, close_fds=True)
         os.close(slave)
-        self.output = bytearray()           # the guest's terminal output
-        self.output_listeners = []
+        GuestTerminal.__init__(self)
         threading.Thread(target=self._pump, daemon=True).start()
         self.client = Client("127.0.0.1", port, multiprocess=True)
         self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
@@ -88,12 +104,7 @@ class Session:
                 break
             if not data:
                 break
-            self.output += data
-            for fn in list(self.output_listeners):
-                try:
-                    fn(data)
-                except Exception:
-                    pass
+            self._output(data)
 
     def send_input(self, data):
         try:
