@@ -232,23 +232,29 @@ def test_debian_tree_like_chroot(debian_root, name):
     _check_same(debian_root, name)
 
 
-@pytest.fixture(scope="session")
-def minbase_root():
-    """A Debian minbase tree made by debootstrap itself (natively, as root), cached."""
-    out = BUILD_DIR / "minbase"
+def _debootstrap(name, made, *flags):
+    """BUILD_DIR/name, a bookworm minbase tree debootstrap made natively (as root) with
+    `flags`, cached once the file `made` exists in it; skips if that cannot be done."""
+    out = BUILD_DIR / name
     debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if not (out / "etc/debian_version").exists():
+    if not (out / made).exists():
         if debootstrap is None:
             pytest.skip("debootstrap is not installed")
-        partial = out.with_name("minbase.partial")
+        partial = out.with_name(name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         mirror = os.environ.get("BLINKROOT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-        r = subprocess.run([debootstrap, "--variant=minbase", "bookworm", str(partial), mirror],
-                           capture_output=True, text=True, timeout=1200)
+        r = subprocess.run([debootstrap, *flags, "--variant=minbase", "bookworm",
+                            str(partial), mirror], capture_output=True, text=True, timeout=1200)
         if r.returncode != 0:
             pytest.skip(f"debootstrap failed: {r.stderr.strip()[-300:]}")
         partial.rename(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def minbase_root():
+    """A Debian minbase tree made by debootstrap itself (natively, as root), cached."""
+    return _debootstrap("minbase", "etc/debian_version")
 
 
 @ROOT_NEEDED
@@ -258,25 +264,11 @@ def test_minbase_tree_like_chroot(minbase_root, name):
     _check_same(minbase_root, name)
 
 
-
 @pytest.fixture(scope="session")
 def foreign_root():
     """debootstrap --foreign's minbase tree (its first stage, natively, as root), cached:
     the packages unpacked with ar and tar, /dev nodes made, /proc -> /proc."""
-    out = BUILD_DIR / "minbase-foreign"
-    debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if not (out / "debootstrap/debootstrap").exists():
-        if debootstrap is None:
-            pytest.skip("debootstrap is not installed")
-        partial = out.with_name("minbase-foreign.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        mirror = os.environ.get("BLINKROOT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-        r = subprocess.run([debootstrap, "--foreign", "--variant=minbase", "bookworm",
-                            str(partial), mirror], capture_output=True, text=True, timeout=1200)
-        if r.returncode != 0:
-            pytest.skip(f"debootstrap --foreign failed: {r.stderr.strip()[-300:]}")
-        partial.rename(out)
-    return out
+    return _debootstrap("minbase-foreign", "debootstrap/debootstrap", "--foreign")
 
 
 def _tree_listing(root):
